@@ -1,0 +1,18 @@
+"""nncompare: train one scikit-learn MLP job on local, Dask and Spark engines and measure it.
+
+The job is defined once (:class:`JobSpec`); engines only decide *where* each shard's
+``partial_fit`` runs, never *what* is computed.
+"""
+
+from nncompare.errors import NNCompareError, UsageError
+from nncompare.job import JobSpec, ModelSpec, Topology
+
+__all__ = ["JobSpec", "ModelSpec", "Topology", "NNCompareError", "UsageError", "run_job"]
+__version__ = "0.1.0"
+
+
+def run_job(spec, *, data_dir=None, cluster=None, progress=None):
+    """Run ``spec`` and return its result record (a dict); see :mod:`nncompare.training`."""
+    from nncompare.training import run_job as _run_job
+
+    return _run_job(spec, data_dir=data_dir, cluster=cluster, progress=progress)

@@ -1,0 +1,68 @@
+"""Options that several commands share: the job's definition and where the data is."""
+
+from __future__ import annotations
+
+import click
+
+from nncompare.data import DATASETS
+from nncompare.job import ENGINES, PARTITIONS, JobSpec, ModelSpec, Topology, parse_memory
+
+
+def _hidden(ctx, param, value):
+    try:
+        return tuple(int(v) for v in str(value).split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter("write hidden layer sizes as integers separated by commas, e.g. 256,128") from None
+
+
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False), envvar="NNCOMPARE_DATA_DIR", show_envvar=True,
+    help="Folder with the IDX files (or with one sub-folder per dataset). Looked up before the cache.",
+)
+
+
+def job_options(func):
+    """The flags that define a JobSpec (see :func:`spec_from_options`)."""
+    options = [
+        click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True),
+        click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True),
+        click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
+                     help="Maximum epochs (scikit-learn's max_iter)."),
+        click.option("--workers", type=int, default=1, show_default=True, help="Workers (executors), one shard each."),
+        click.option("--cores", type=int, default=1, show_default=True, help="Cores (BLAS threads) per worker."),
+        click.option("--memory", default=None, help="Memory per worker, e.g. 2g, 11GB, 512MiB."),
+        click.option("--cluster", default=None,
+                     help="Dask scheduler address (tcp://host:8786) or Spark master (spark://host:7077, yarn); "
+                          "default: a cluster started on this machine."),
+        click.option("--hidden", default="100", show_default=True, callback=_hidden, help="Hidden layer sizes."),
+        click.option("--activation", default="relu", show_default=True),
+        click.option("--solver", default="adam", show_default=True),
+        click.option("--batch-size", type=int, default=200, show_default=True),
+        click.option("--learning-rate", type=float, default=0.001, show_default=True),
+        click.option("--alpha", type=float, default=0.0001, show_default=True, help="L2 penalty."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--sync-every", type=int, default=None,
+                     help="Mini-batches between weight averages (default: once per epoch)."),
+        click.option("--partition", type=click.Choice(PARTITIONS), default="shuffled", show_default=True),
+        click.option("--train-samples", type=int, default=None, help="Use only the first N training samples."),
+        click.option("--convergence-stop/--no-convergence-stop", default=True, show_default=True,
+                     help="Stop when the training loss stops improving, as MLPClassifier.fit does."),
+        click.option("--tol", type=float, default=1e-4, show_default=True),
+        click.option("--n-iter-no-change", type=int, default=10, show_default=True),
+        data_dir_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def spec_from_options(o: dict) -> JobSpec:
+    """Build (and so validate) the JobSpec the flags describe."""
+    model = ModelSpec(hidden_layer_sizes=o["hidden"], activation=o["activation"], solver=o["solver"],
+                      batch_size=o["batch_size"], learning_rate_init=o["learning_rate"], alpha=o["alpha"], seed=o["seed"])
+    topology = Topology(workers=o["workers"], cores_per_worker=o["cores"], memory_per_worker_bytes=parse_memory(o["memory"]))
+    if not o.get("cluster"):
+        topology.check_fits_this_machine()
+    return JobSpec(dataset=o["dataset"], engine=o["engine"], epochs=o["epochs"], model=model, topology=topology,
+                   convergence_stop=o["convergence_stop"], tol=o["tol"], n_iter_no_change=o["n_iter_no_change"],
+                   sync_every=o["sync_every"], partition=o["partition"], train_samples=o["train_samples"])

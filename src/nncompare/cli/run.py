@@ -1,0 +1,69 @@
+"""``nncompare run``: one configuration, one record."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from nncompare.cli.options import job_options, spec_from_options
+from nncompare.job import format_memory
+from nncompare.record import append_jsonl
+
+
+class EpochBar:
+    """A tqdm bar over epochs, shown only on a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="epoch", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def __call__(self, info: dict) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{info['loss']:.4f}", acc=f"{info['accuracy']:.4f}")
+            self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def summary(record: dict) -> str:
+    phases = record["phases_s"]
+    steady = record["epoch_s"][1:] or record["epoch_s"]
+    mem = record["peak_rss_bytes"]
+    lines = [
+        f"{record['engine']} on {record['dataset']}: {record['workers']} workers x {record['cores_per_worker']} cores"
+        f" x {format_memory(record['memory_per_worker_bytes'])}",
+        f"  epochs run        {record['epochs_run']} of {record['epochs']}" + ("  (converged)" if record.get("stopped_early") else ""),
+        f"  test accuracy     {record['test_accuracy']:.4f}",
+        f"  wall time         {record['wall_s']:.2f} s (start-up {record['startup_s']:.2f} s)",
+        f"  epoch time        {sum(steady) / len(steady):.3f} s mean after the first ({record['epoch_s'][0]:.3f} s first)",
+        "  phases            " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()),
+        f"  peak memory       driver {format_memory(mem['driver'])}, workers {format_memory(mem['workers'])}",
+    ]
+    return "\n".join(lines)
+
+
+@click.command()
+@job_options
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Append the record to this JSON-lines file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record alone on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def run(out, as_json, quiet, **options):
+    """Train one configuration and report time, accuracy and where the time went."""
+    from nncompare.training import run_job
+
+    spec = spec_from_options(options)
+    bar = EpochBar(spec.epochs, enabled=not quiet and sys.stderr.isatty())
+    try:
+        record = run_job(spec, data_dir=options["data_dir"], cluster=options["cluster"], progress=bar)
+    finally:
+        bar.close()
+    if out:
+        append_jsonl(out, record)
+    click.echo(json.dumps(record) if as_json else summary(record))

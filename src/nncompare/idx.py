@@ -1,0 +1,94 @@
+"""Reader for the IDX files MNIST and Fashion-MNIST ship in, gzip-compressed or raw.
+
+Validates everything a corrupt or truncated download could get wrong (magic number,
+element type, dimensions, byte count) so bad data fails loudly before training.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+
+import numpy as np
+
+from nncompare.errors import DataError
+
+_IDX_TYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def read_idx_bytes(path: str | os.PathLike) -> bytes:
+    """Return the decompressed bytes of an IDX file (``.gz`` is detected by its magic bytes)."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+            fh.seek(0)
+            if head == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=fh) as gz:
+                    return gz.read()
+            return fh.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot be read as gzip or raw IDX ({exc}); delete it and fetch it again") from None
+
+
+def parse_idx(data: bytes, *, source: str = "<bytes>") -> np.ndarray:
+    """Parse IDX bytes into an array of the declared type and shape."""
+    if len(data) < 4:
+        raise DataError(f"{source}: too short to be an IDX file ({len(data)} bytes); delete it and fetch it again")
+    zero, type_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or type_code not in _IDX_TYPES or ndim == 0:
+        raise DataError(f"{source}: bad IDX magic number 0x{data[:4].hex()}; this is not an MNIST-style IDX file")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{source}: truncated IDX header; delete it and fetch it again")
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = _IDX_TYPES[type_code]
+    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) != expected:
+        raise DataError(
+            f"{source}: IDX size mismatch: header declares shape {shape} ({expected} bytes) "
+            f"but the file has {len(data)} bytes; it is truncated or corrupt, fetch it again"
+        )
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read and validate one IDX file."""
+    return parse_idx(read_idx_bytes(path), source=os.fspath(path))
+
+
+def read_images(path: str | os.PathLike) -> np.ndarray:
+    """Images as float32 rows scaled to [0, 1], shape (n, rows*cols)."""
+    raw = read_idx(path)
+    if raw.ndim != 3 or raw.dtype != np.uint8:
+        raise DataError(f"{path}: expected a 3-d uint8 image file, found shape {raw.shape} of {raw.dtype}")
+    images = raw.reshape(raw.shape[0], -1).astype(np.float32)
+    images *= np.float32(1.0 / 255.0)
+    return images
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """Labels as int64, shape (n,)."""
+    raw = read_idx(path)
+    if raw.ndim != 1 or raw.dtype != np.uint8:
+        raise DataError(f"{path}: expected a 1-d uint8 label file, found shape {raw.shape} of {raw.dtype}")
+    return raw.astype(np.int64)
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool = True) -> None:
+    """Write ``array`` (uint8) as an IDX file; used by tests and by ``nncompare data`` tooling."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.tobytes()
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as fh:
+        fh.write(payload)

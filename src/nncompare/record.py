@@ -1,0 +1,121 @@
+"""The result record: one JSON object per run, the interface every other tool reads.
+
+Stable top-level keys (documented in the README): engine, dataset, workers,
+cores_per_worker, memory_per_worker_bytes, epochs, epochs_run, wall_s, startup_s,
+epoch_s, phases_s, test_accuracy, peak_rss_bytes, versions, machine, commit.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+PHASES = ("place", "compute", "transfer", "average", "evaluate", "other")
+RECORD_KEYS = (
+    "engine", "dataset", "workers", "cores_per_worker", "memory_per_worker_bytes", "epochs", "epochs_run",
+    "wall_s", "startup_s", "epoch_s", "phases_s", "test_accuracy", "peak_rss_bytes", "versions", "machine", "commit",
+)
+_PACKAGES = ("nncompare", "numpy", "scipy", "scikit-learn", "threadpoolctl", "dask", "distributed", "pyspark", "pyarrow")
+
+
+@functools.cache
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        found["blas"] = sorted({f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info() if i.get("user_api") == "blas"})
+    except Exception:  # threadpoolctl is informative only here
+        pass
+    return found
+
+
+@functools.cache
+def machine() -> dict:
+    import psutil
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "hostname": socket.gethostname(),
+        "cores": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "cpu": cpu,
+        "platform": platform.platform(),
+    }
+
+
+@functools.cache
+def commit() -> str | None:
+    """The git commit of the nncompare source being run, '+dirty' when it has local edits."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=5)
+        return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+    """Append one record as one line, in one write under an exclusive lock.
+
+    A line is written whole or not at all, so an interrupted run or two concurrent runs
+    never leave a half-written line that would break readers.
+    """
+    line = (json.dumps(record, sort_keys=False, separators=(",", ":")) + "\n").encode()
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size:
+            # repair a missing final newline left by some other writer, so lines stay separate
+            with open(path, "rb") as fh:
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":
+                    line = b"\n" + line
+        written = os.write(fd, line)
+        if written != len(line):
+            os.ftruncate(fd, size)
+            raise OSError(f"short write to {path}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Every complete record in a results file; a torn last line (killed writer) is skipped."""
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records

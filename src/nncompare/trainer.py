@@ -1,0 +1,98 @@
+"""The worker side of data-parallel training: one shard, one model, kept for the whole run.
+
+Every engine (local, Dask, Spark) runs exactly this code next to its shard, so engines
+differ in where the work happens, never in what is computed.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from nncompare.job import ModelSpec
+from nncompare.model import bind_flat, make_model, prime
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class ShardUpdate:
+    """What a worker returns after a round: new weights plus its own measurements."""
+
+    shard: int
+    weights: np.ndarray
+    n_samples: int
+    loss: float
+    compute_s: float
+    peak_rss_bytes: int
+    worker: str
+    epoch_end: bool = True
+
+
+class ShardTrainer:
+    """Holds one shard and its ``MLPClassifier``; trains one round per call.
+
+    A round is one epoch over the shard (``rounds_per_epoch=1``) or one of ``rounds_per_epoch``
+    equal slices of the epoch's permutation. The model keeps its optimiser state between
+    rounds; only its weights are replaced by the average the driver sends.
+    """
+
+    def __init__(self, shard: int, x: np.ndarray, y: np.ndarray, classes: np.ndarray, spec: ModelSpec,
+                 cores: int = 1, rounds_per_epoch: int = 1):
+        self.shard, self.x, self.y, self.classes = shard, x, y, classes
+        self.spec, self.cores, self.rounds_per_epoch = spec, cores, rounds_per_epoch
+        self.model = make_model(spec)
+        self.flat: np.ndarray | None = None
+        self.worker = f"{os.uname().nodename}:{os.getpid()}"
+        self._order: np.ndarray | None = None
+        self._round = 0
+        self._epoch_loss = 0.0
+        self._epoch_seen = 0
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.y)
+
+    def _fit(self, x, y) -> None:
+        if self.flat is None:
+            self.model.partial_fit(x, y, classes=self.classes)
+            self.flat = bind_flat(self.model)
+        else:
+            self.model.partial_fit(x, y)
+
+    def train_round(self, weights: np.ndarray | None) -> ShardUpdate:
+        """Load ``weights`` (None on the first round: keep the seeded initialisation) and train."""
+        if weights is not None:
+            if self.flat is None:
+                self.flat = prime(self.model, self.x, self.y, self.classes)
+            self.flat[...] = weights
+        start = time.perf_counter()
+        with threadpool_limits(limits=self.cores, user_api="blas"):
+            if self.rounds_per_epoch == 1:
+                self._fit(self.x, self.y)
+                n, loss, epoch_end = self.n_samples, float(self.model.loss_), True
+            else:
+                n, loss, epoch_end = self._train_chunk()
+        compute = time.perf_counter() - start
+        return ShardUpdate(self.shard, self.flat.copy(), n, loss, compute, peak_rss_bytes(), self.worker, epoch_end)
+
+    def _train_chunk(self):
+        if self._round == 0:
+            self._order = self.model.random_state.permutation(self.n_samples)
+            self._epoch_loss, self._epoch_seen = 0.0, 0
+        idx = np.array_split(self._order, self.rounds_per_epoch)[self._round]
+        self._round = (self._round + 1) % self.rounds_per_epoch
+        if len(idx):
+            self._fit(self.x[idx], self.y[idx])
+            self._epoch_loss += float(self.model.loss_) * len(idx)
+            self._epoch_seen += len(idx)
+        loss = self._epoch_loss / self._epoch_seen if self._epoch_seen else float("nan")
+        return len(idx), loss, self._round == 0
