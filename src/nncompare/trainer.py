@@ -12,10 +12,25 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from nncompare.job import ModelSpec
 from nncompare.model import bind_flat, make_model, prime
+
+
+_controller: ThreadpoolController | None = None
+
+
+def blas_threads(cores: int):
+    """A context that limits BLAS to ``cores`` threads.
+
+    The controller is built once per process: ``threadpool_limits()`` rescans the loaded
+    libraries on every call (about 2.5 ms here, 1 % of an epoch of a 1,000-sample shard).
+    """
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=cores, user_api="blas")
 
 
 def peak_rss_bytes() -> int:
@@ -75,7 +90,7 @@ class ShardTrainer:
                 self.flat = prime(self.model, self.x, self.y, self.classes)
             self.flat[...] = weights
         start = time.perf_counter()
-        with threadpool_limits(limits=self.cores, user_api="blas"):
+        with blas_threads(self.cores):
             if self.rounds_per_epoch == 1:
                 self._fit(self.x, self.y)
                 n, loss, epoch_end = self.n_samples, float(self.model.loss_), True

@@ -1,0 +1,108 @@
+"""The command line as a user meets it: real subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nncompare.record import RECORD_KEYS, read_jsonl
+
+
+def nncompare(*args, env=None, timeout=300):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-c", "from nncompare.cli import main; main()", *args],
+                          capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+def assert_one_line_error(result, code=2):
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("nncompare: error: ")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--engine", "foo"],
+    ["run", "--dataset", "cifar"],
+    ["run", "--workers", "0", "--dataset", "digits"],
+    ["run", "--cores", "4096", "--dataset", "digits"],
+    ["run", "--memory", "lots", "--dataset", "digits"],
+    ["run", "--memory", "-3g", "--dataset", "digits"],
+    ["run", "--epochs", "0", "--dataset", "digits"],
+    ["run", "--hidden", "10,x", "--dataset", "digits"],
+    ["run", "--activation", "softplus", "--dataset", "digits"],
+    ["run", "--engine", "local", "--cluster", "tcp://127.0.0.1:1", "--dataset", "digits"],
+    ["run", "--data-dir", "/no/such/folder"],
+    ["run", "--no-such-flag"],
+    ["data", "verify", "--dataset", "mnist", "--data-dir", "/no/such/folder"],
+    ["frobnicate"],
+])
+def test_bad_input_is_one_line_and_exit_2(args, tmp_path):
+    out = tmp_path / "results.jsonl"
+    result = nncompare(*args, "--out", str(out)) if args[0] == "run" and "--no-such-flag" not in args else nncompare(*args)
+    assert_one_line_error(result)
+    assert not out.exists()
+
+
+def test_default_job_without_data_says_how_to_get_it(tmp_path):
+    env = {"NNCOMPARE_CACHE_DIR": str(tmp_path / "cache"), "NNCOMPARE_BASE_URL": "http://127.0.0.1:9/", "NNCOMPARE_DATA_DIR": ""}
+    result = nncompare("run", env=env)
+    assert_one_line_error(result)
+    assert "--data-dir" in result.stderr
+
+
+def test_a_directory_with_only_test_files_names_the_train_files(tmp_path):
+    import numpy as np
+
+    from nncompare.idx import write_idx
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((2, 28, 28), np.uint8))
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(2, np.uint8))
+    result = nncompare("run", "--data-dir", str(folder))
+    assert_one_line_error(result)
+    assert "train-images-idx3-ubyte.gz" in result.stderr
+
+
+def test_run_json_prints_the_record_alone_and_appends_it(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = nncompare("run", "--dataset", "digits", "--epochs", "2", "--workers", "2", "--hidden", "16",
+                       "--learning-rate", "0.01", "--json", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert set(RECORD_KEYS) <= set(record)
+    assert record["workers"] == 2 and record["epochs_run"] == 2
+    assert read_jsonl(out) == [record]
+    again = nncompare("run", "--dataset", "digits", "--epochs", "1", "--json", "--out", str(out))
+    assert again.returncode == 0 and len(read_jsonl(out)) == 2
+
+
+def test_run_prints_a_human_summary():
+    result = nncompare("run", "--dataset", "digits", "--epochs", "1", "--hidden", "8")
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout and "phases" in result.stdout
+
+
+def test_data_info_and_verify(fashion_dir):
+    result = nncompare("data", "verify", "--dataset", "fashion-mnist", "--data-dir", str(fashion_dir))
+    assert result.returncode == 0, result.stderr
+    assert "60000 train and 10000 test samples" in result.stdout
+    info = nncompare("data", "info", "--data-dir", str(fashion_dir.parent))
+    assert info.returncode == 0 and "fashion-mnist" in info.stdout
+
+
+@pytest.mark.slow
+def test_main_job_on_fashion_mnist(fashion_dir):
+    """The issue's acceptance command: 5 epochs, accuracy >= 0.84, phases add up to wall - startup."""
+    result = nncompare("run", "--engine", "local", "--dataset", "fashion-mnist", "--epochs", "5",
+                       "--data-dir", str(fashion_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["test_accuracy"] >= 0.84
+    assert sum(record["phases_s"].values()) == pytest.approx(record["wall_s"] - record["startup_s"], rel=0.05)
