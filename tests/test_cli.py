@@ -106,3 +106,22 @@ def test_main_job_on_fashion_mnist(fashion_dir):
     record = json.loads(result.stdout)
     assert record["test_accuracy"] >= 0.84
     assert sum(record["phases_s"].values()) == pytest.approx(record["wall_s"] - record["startup_s"], rel=0.05)
+
+
+def test_default_job_runs_when_mnist_is_at_hand(tmp_path):
+    """No engine or dataset flags: the local engine on MNIST, found through NNCOMPARE_DATA_DIR."""
+    import numpy as np
+
+    from nncompare.idx import write_idx
+
+    rng = np.random.RandomState(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for prefix, n in (("train", 300), ("t10k", 100)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.randint(0, 256, (n, 28, 28)).astype(np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+    result = nncompare("run", "--json", env={"NNCOMPARE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert (record["engine"], record["dataset"], record["epochs"]) == ("local", "mnist", 10)
+    assert record["train_samples"] == 300
