@@ -231,10 +231,10 @@ def test_epoch_compute(benchmark, shard, train_set, model_spec):
                                 workers=len(train_set.y) // len(shard),
                                 batch_size=model_spec.batch_size,
                                 batches_per_epoch=math.ceil(len(shard) / model_spec.batch_size))
-    update = benchmark.pedantic(trainer.train_round, args=(start,), rounds=3, warmup_rounds=0)
+    update = benchmark.pedantic(trainer.train_round, args=(start,), rounds=5, warmup_rounds=0)
 
     assert update.n_samples == len(shard) and update.epoch_end
     assert np.isfinite(update.weights).all() and not np.array_equal(update.weights, start)
     assert np.isfinite(update.loss)
     if train_set.source.startswith("fashion-mnist"):
-        assert update.loss < 0.7 * math.log(len(train_set.classes)), "after two epochs it must beat chance clearly"
+        assert update.loss < 0.7 * math.log(len(train_set.classes)), "after a few epochs it must beat chance clearly"
