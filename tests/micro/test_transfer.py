@@ -51,9 +51,7 @@ class Echo:
 
 @pytest.fixture(scope="module")
 def echo_actor(dask_client, ship_module_by_value):
-    actor = dask_client.submit(Echo, actor=True).result()
-    yield actor
-    del actor
+    return dask_client.submit(Echo, actor=True).result()
 
 
 def dask_submit(client, buf):
@@ -209,7 +207,7 @@ def round_trip(request, ship_module_by_value):
 @pytest.mark.slow
 @pytest.mark.parametrize("payload", ["tiny", "weights"])
 @pytest.mark.parametrize("round_trip", MECHANISMS, indirect=True)
-def test_round_trip(benchmark, round_trip, payload, weights, request):
+def test_round_trip(benchmark, round_trip, payload, weights):
     buf = np.array([1.5, -2.0], dtype=np.float32) if payload == "tiny" else weights
     benchmark.group = f"transfer: {payload} round trip"
     benchmark.extra_info["payload_bytes"] = int(buf.nbytes)
