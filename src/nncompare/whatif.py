@@ -128,11 +128,12 @@ def fit(records: list[dict]) -> list[WhatIf]:
         w = np.array([r["workers"] for r in rows], dtype=float)
         if len(set(w)) < 2:
             continue
-        # per-shard compute against shard size, from every worker's every round
+        # per-shard compute against shard size, from every worker's every round but the first
+        # (which also pays scikit-learn's one-off initialisation)
         sizes, times = [], []
         for r in rows:
             n = r["train_samples"] / (r["workers"] * r.get("rounds_per_epoch", 1))
-            for x in r["rounds"]:
+            for x in r["rounds"][1:] or r["rounds"]:
                 sizes += [n] * len(x["worker_compute_s"])
                 times += x["worker_compute_s"]
         p, o = _nnls(np.column_stack([sizes, np.ones(len(sizes))]), np.array(times))
