@@ -65,7 +65,7 @@ def test_breakdown_shares_add_up_and_local_runs_one_shard_at_a_time(records):
     b = breakdown(records)["local"]
     assert sum(b["share"].values()) == pytest.approx(1.0)
     assert b["epochs"] == sum(r["epochs_run"] for r in records)
-    assert 0.5 < b["parallelism"] <= 1.05  # the local engine trains shards one after another
+    assert 0.5 < b["concurrency"] <= 1.05  # the local engine trains shards one after another
 
 
 def test_identical_accuracy_verdict_follows_the_records(records):

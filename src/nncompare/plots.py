@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from nncompare.explain import COMPONENTS
 from nncompare.paper import load_seed_paper
@@ -16,6 +17,21 @@ from nncompare.whatif import TERMS, fit, job_group
 _COMPONENT_COLORS = {"start-up": "#7f7f7f", "compute": "#1f77b4", "transfer": "#ff7f0e", "averaging": "#2ca02c",
                      "scheduling/idle": "#d62728", "evaluation": "#9467bd"}
 _ENGINE_MARKERS = {"local": "o", "dask": "s", "spark": "^"}
+_ENGINE_LINES = {"local": "-", "dask": "--", "spark": ":"}
+_ENGINE_SIZES = {"local": 9, "dask": 6.5, "spark": 4}  # engines that coincide stay visible
+
+
+def _style(records_of_series: list[dict], configs: list[str]) -> dict:
+    """Colour by configuration, line and marker by engine: the same configuration reads alike."""
+    r = records_of_series[0]
+    engine = r["engine"]
+    config = series_label(r).split(" ", 1)[1]
+    return {"color": f"C{configs.index(config) % 10}", "linestyle": _ENGINE_LINES.get(engine, "-"),
+            "marker": _ENGINE_MARKERS.get(engine, "o"), "markersize": _ENGINE_SIZES.get(engine, 6)}
+
+
+def _configs(records) -> list[str]:
+    return sorted({series_label(r).split(" ", 1)[1] for r in records})
 
 
 def _pyplot():
@@ -60,7 +76,7 @@ def _paper_panel(ax, value, ylabel):
         for i, config in enumerate(dict.fromkeys(p.config for p in paper)):
             rows = sorted((p for p in paper if p.engine == engine and p.config == config), key=lambda p: p.epochs)
             ax.plot([p.epochs for p in rows], [value(p) for p in rows], style, marker=_ENGINE_MARKERS[engine],
-                    color=f"C{i}", label=f"{engine} {config}")
+                    markersize=9 - 2.5 * i, color=f"C{i}", label=f"{engine} {config}")  # coinciding lines stay visible
     ax.set_xscale("log")
     ax.set_xlabel("maximum epochs (max_iter)")
     ax.set_ylabel(ylabel)
@@ -73,13 +89,15 @@ def time_vs_epochs(records, out: Path, plt) -> str:
     fig, axes = plt.subplots(1, 2 if with_paper else 1, figsize=(12 if with_paper else 7, 4.5), squeeze=False)
     ax = axes[0][0]
     xs = []
-    for i, (label, sums) in enumerate(_series(records).items()):
+    configs = _configs(records)
+    for label, sums in _series(records).items():
         sums = sorted(sums, key=lambda s: s.epochs_run)
         x = [s.epochs_run for s in sums]
         xs += x
-        ax.plot(x, [s.wall_s for s in sums], marker=_ENGINE_MARKERS.get(sums[0].first["engine"], "o"), color=f"C{i % 10}",
-                label=label)
+        ax.plot(x, [s.wall_s for s in sums], label=label, **_style([sums[0].first], configs))
     _log_if_wide(ax, xs)
+    if ax.get_xscale() == "linear":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epochs run")
     ax.set_ylabel("wall time (s)")
     ax.set_title("This study: wall time vs epochs")
@@ -94,16 +112,18 @@ def accuracy_vs_epochs(records, out: Path, plt) -> str:
     with_paper = bool(paper_records(records))
     fig, axes = plt.subplots(1, 2 if with_paper else 1, figsize=(12 if with_paper else 7, 4.5), squeeze=False)
     ax = axes[0][0]
-    curves = {}
+    longest = {}
     for r in records:  # per series, the longest run's per-epoch test accuracy
         label = series_label(r)
-        if label not in curves or r["epochs_run"] > len(curves[label]):
-            curves[label] = r["accuracy_curve"]
-    for i, (label, curve) in enumerate(sorted(curves.items())):
-        engine = label.split(" ", 1)[0]
-        ax.plot(range(1, len(curve) + 1), 100 * np.asarray(curve), marker=_ENGINE_MARKERS.get(engine, "o"),
-                markevery=max(1, len(curve) // 10), color=f"C{i % 10}", label=label)
+        if label not in longest or r["epochs_run"] > longest[label]["epochs_run"]:
+            longest[label] = r
+    configs = _configs(records)
+    for label, r in sorted(longest.items()):
+        curve = r["accuracy_curve"]
+        ax.plot(range(1, len(curve) + 1), 100 * np.asarray(curve), markevery=max(1, len(curve) // 10), label=label,
+                **_style([r], configs))
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("This study: test accuracy after each epoch")
     ax.legend(fontsize=7)
@@ -169,6 +189,7 @@ def speedup_vs_workers(records, out: Path, plt) -> str:
     ideal = np.arange(lo, top + 1)
     ax.plot(ideal, ideal / lo, "k--", linewidth=0.8, label="ideal (time ∝ 1/W)")
     ax.set_xlabel("workers W")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("speed-up of an epoch vs the fewest workers run (×)")
     ax.set_title("Speed-up against workers")
     ax.legend(fontsize=7)
@@ -195,6 +216,7 @@ def whatif_plot(records, out: Path, plt) -> str | None:
         best = m.best_workers(64)
         ax.axvline(best, color="grey", linestyle=":", label=f"fastest predicted: W={best}")
         ax.set_xlabel("workers W")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("seconds per epoch")
         ax.set_title(f"What-if: {m.engine} on {m.dataset}")
         ax.legend(fontsize=7)

@@ -4,10 +4,12 @@ Per epoch, data-parallel training with W workers on N samples costs
 
 * compute ``(p·N + o·W) / min(W, P)``: a shard of N/W samples costs ``p·N/W + o`` (``p``
   seconds per sample, ``o`` the fixed cost of one ``partial_fit`` call), fitted on every
-  worker's measured round time; W shards run at most ``P`` at a time, where ``P`` is the
-  concurrency the records show (workers' compute / critical-path compute): 1 for the
-  local engine, about the core count for a cluster on a small machine, unbounded when
-  every measured worker count ran fully side by side;
+  worker's measured round time; W shards run at most ``P`` at a time. ``P`` is 1 when the
+  records show the shards taking turns (the local engine); for an engine started on the
+  driver's machine it is that machine's cores / cores per worker; on a named cluster it is
+  unbounded unless the records show a limit. Workers timed while more of them were in flight
+  than there were cores also waited for a core, so their times are scaled by
+  cores / in-flight before fitting (fair sharing assumed);
 * weight transfer ``t0 + t1·W``: every round each worker's weights go out and come back;
 * averaging ``g0 + g1·W``: the driver averages W weight vectors;
 * scheduling/idle ``s0 + s1·W``: the rest of each round's wall time.
@@ -53,6 +55,14 @@ def concurrency(record: dict) -> float:
     ratios = [sum(x["worker_compute_s"]) / x["compute_s"] for x in record.get("rounds", [])
               if x.get("compute_s") and x.get("worker_compute_s")]
     return float(np.median(ratios)) if ratios else 1.0
+
+
+def _core_slots(record: dict) -> float:
+    """How many workers the cores can run at once: the driver machine's when the engine ran there."""
+    if record.get("cluster"):
+        return math.inf
+    cores = (record.get("machine") or {}).get("cores") or math.inf
+    return max(1.0, cores / max(1, record["cores_per_worker"]))
 
 
 @dataclass
@@ -133,14 +143,18 @@ def fit(records: list[dict]) -> list[WhatIf]:
         sizes, times = [], []
         for r in rows:
             n = r["train_samples"] / (r["workers"] * r.get("rounds_per_epoch", 1))
+            slots = _core_slots(r)
             for x in r["rounds"][1:] or r["rounds"]:
+                in_flight = sum(x["worker_compute_s"]) / x["compute_s"] if x.get("compute_s") else 1.0
+                share = min(1.0, slots / in_flight) if in_flight > 0 else 1.0  # waiting for a core is not compute
                 sizes += [n] * len(x["worker_compute_s"])
-                times += x["worker_compute_s"]
+                times += [t * share for t in x["worker_compute_s"]]
         p, o = _nnls(np.column_stack([sizes, np.ones(len(sizes))]), np.array(times))
         seen = [concurrency(r) for r in rows]
-        # saturated: the largest worker count ran clearly fewer shards at once than it had
+        # shards that took turns: the largest worker count ran clearly fewer at once than it had
         widest = max(range(len(rows)), key=lambda i: (w[i], seen[i]))
-        limit = max(seen) if seen[widest] < 0.8 * w[widest] else math.inf
+        limit = max(1.0, max(seen)) if seen[widest] < 0.8 * min(w[widest], _core_slots(rows[widest])) else math.inf
+        limit = min(limit, min(_core_slots(r) for r in rows))
         coef = {}
         for name in TERMS[1:]:
             y = np.array([per_epoch(r, name) for r in rows])
