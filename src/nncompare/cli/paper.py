@@ -97,7 +97,9 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
     load_dataset(dataset, data_dir=options.get("data_dir"))  # fail early, and download once, not once per process
 
     here = scale_to_machine(os.cpu_count() or 1, psutil.virtual_memory().total)
-    preamble = [f"Seed paper: {CITATION}", "", f"Command: `nncompare paper {shlex.join(sys.argv[2:])}`", ""]
+    preamble = [f"Seed paper: {CITATION}", ""]
+    if "paper" in sys.argv:  # the command line as typed, when this process was started by it
+        preamble += [f"Command: `nncompare paper {shlex.join(sys.argv[sys.argv.index('paper') + 1:])}`", ""]
     if any(e not in cluster_of for e in usable):
         echo("scaling the paper's configurations to this machine:")
         for line in here.lines():
