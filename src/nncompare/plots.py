@@ -122,8 +122,10 @@ def accuracy_vs_epochs(records, out: Path, plt) -> str:
         curve = r["accuracy_curve"]
         ax.plot(range(1, len(curve) + 1), 100 * np.asarray(curve), markevery=max(1, len(curve) // 10), label=label,
                 **_style([r], configs))
+    _log_if_wide(ax, [1, *(r["epochs_run"] for r in longest.values())])
+    if ax.get_xscale() == "linear":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("This study: test accuracy after each epoch")
     ax.legend(fontsize=7)
