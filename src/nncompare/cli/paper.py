@@ -1,0 +1,147 @@
+"""``nncompare paper``: the seed paper's study, on a cluster or scaled to this machine, with a report."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from nncompare.cli.sweep import GRID_AXES, base_spec, parse_engines, with_job_params
+from nncompare.data import DATASETS
+from nncompare.errors import UsageError
+from nncompare.job import ENGINES
+
+_SPARK_SCHEMES = ("spark://", "yarn", "k8s://", "local")
+
+
+def parse_clusters(values) -> dict[str, str]:
+    """``--cluster`` values: ENGINE=ADDRESS, or an address whose scheme names the engine."""
+    clusters = {}
+    for value in values:
+        engine, sep, address = value.partition("=")
+        if not sep or engine not in ENGINES:
+            address = value
+            if value.startswith("tcp://") or value.startswith("tls://"):
+                engine = "dask"
+            elif value.startswith(_SPARK_SCHEMES):
+                engine = "spark"
+            else:
+                raise UsageError(f"--cluster {value!r}: write dask=ADDRESS or spark=ADDRESS (or a tcp:// or spark:// address)")
+        if engine == "local":
+            raise UsageError("the local engine runs in this process and takes no --cluster")
+        clusters[engine] = address
+    return clusters
+
+
+def available_engines(names: list[str], echo) -> tuple[list[str], dict[str, str]]:
+    """The engines that can be imported; the others with the reason, printed as a note."""
+    from nncompare.engines import engine_class
+
+    usable, skipped = [], {}
+    for name in names:
+        try:
+            engine_class(name)
+            usable.append(name)
+        except UsageError as exc:
+            skipped[name] = str(exc)
+            echo(f"note: skipping engine {name}: {exc}")
+    return usable, skipped
+
+
+@click.command()
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Report directory: report.md, plots, results.jsonl (resumable).")
+@click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True)
+@click.option("--engines", default=",".join(ENGINES), show_default=True,
+              help="Engines to run; those whose extra is missing are skipped with a note.")
+@click.option("--cluster", "clusters", multiple=True,
+              help="Run an engine on a cluster of the paper's size, with the paper's configurations unscaled: "
+                   "dask=tcp://host:8786 or spark=spark://host:7077 (repeatable).")
+@click.option("--max-epochs", type=click.IntRange(min=1), default=None,
+              help="Cap the paper's epoch counts (10, 100, 1,000, 10,000) at this many.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+              help="Seconds before one configuration is stopped and counted as failed.")
+@with_job_params(exclude=(*GRID_AXES, "cluster", "dataset"))
+def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **options):
+    """Run the seed paper's design (3 configurations x 10..10,000 epochs) and write a report beside its numbers.
+
+    Without --cluster, the configurations are scaled to this machine: the same worker counts,
+    cores and memory per worker shrunk by this machine's share of the paper's cluster.
+    Convergence stopping is on by default, as in MLPClassifier.fit.
+    """
+    import psutil
+
+    from nncompare.data import load_dataset
+    from nncompare.job import Topology
+    from nncompare.paper import CITATION, paper_epochs, scale_to_machine, unscaled
+    from nncompare.report import load_records, write_report
+    from nncompare.sweep import Run, run_sweep
+
+    echo = lambda line: click.echo(line, err=True)  # noqa: E731
+    started = time.perf_counter()
+    cluster_of = parse_clusters(clusters)
+    wanted = parse_engines(engines)
+    if "local" in wanted and cluster_of and engines == ",".join(ENGINES):
+        wanted.remove("local")  # a cluster study: the local engine cannot run there
+    usable, skipped = available_engines(wanted, echo)
+    if not usable:
+        raise UsageError("none of the engines asked for can run here: " + "; ".join(skipped.values()))
+
+    base = base_spec({**options, "dataset": dataset})
+    echo(f"checking {dataset} is at hand ...")
+    load_dataset(dataset, data_dir=options.get("data_dir"))  # fail early, and download once, not once per process
+
+    here = scale_to_machine(os.cpu_count() or 1, psutil.virtual_memory().total)
+    preamble = [f"Seed paper: {CITATION}", ""]
+    if "paper" in sys.argv:  # the command line as typed, when this process was started by it
+        preamble += [f"Command: `nncompare paper {shlex.join(sys.argv[sys.argv.index('paper') + 1:])}`", ""]
+    if any(e not in cluster_of for e in usable):
+        echo("scaling the paper's configurations to this machine:")
+        for line in here.lines():
+            echo("  " + line)
+        preamble += ["Configurations scaled to this machine:", "", "```", *here.lines(), "```", ""]
+    for engine, address in cluster_of.items():
+        preamble += [f"{engine} ran on the cluster {address} with the paper's configurations unscaled.", ""]
+    epochs = paper_epochs()
+    if max_epochs:
+        preamble += [f"Epoch counts capped at --max-epochs {max_epochs}; a capped count reuses the run of the cap.", ""]
+
+    runs = []
+    for engine in usable:
+        scaling = unscaled() if engine in cluster_of else here
+        for paper_cfg, ours in scaling.configs:
+            by_cap: dict[int, list[int]] = {}
+            for e in epochs:
+                by_cap.setdefault(min(e, max_epochs or e), []).append(e)
+            for cap, columns in by_cap.items():
+                spec = base.with_(engine=engine, epochs=cap,
+                                  topology=Topology(ours.workers, ours.cores_per_worker, ours.memory_bytes))
+                tag = {"paper": {"config": paper_cfg.label, "columns": columns, "max_epochs": max_epochs,
+                                 "scaled": engine not in cluster_of}}
+                runs += [Run(spec, r, cluster_of.get(engine), tag) for r in range(repeats)]
+    results = out / "results.jsonl"
+    echo(f"{len(runs)} runs ({', '.join(usable)}; {len(epochs)} epoch counts x 3 configurations"
+         + (f" x {repeats} repeats" if repeats > 1 else "") + f"), results in {results}")
+    outcome = run_sweep(runs, results, data_dir=options.get("data_dir"), timeout_s=timeout_s, echo=echo,
+                        give_up_on_engine=True)
+    for engine, reason in {**skipped, **outcome.skipped_engines}.items():
+        preamble += [f"Engine {engine} was skipped: {reason}", ""]
+    if not results.exists():
+        raise UsageError("no run finished, so there is no report; see the errors above")
+    wanted_keys = {r.key for r in runs}
+    records = [r for r in load_records(results) if (r.get("spec_key"), int(r.get("repeat", 0))) in wanted_keys]
+    if not records:
+        raise UsageError("no run of this design finished, so there is no report; see the errors above")
+    path = write_report(records, out, title=f"The seed paper's study on {dataset}", results_path=str(results),
+                        preamble=preamble)
+    echo(f"{outcome.ran} ran, {outcome.skipped} already done, {len(outcome.failed)} failed "
+         f"in {time.perf_counter() - started:.0f} s")
+    click.echo(f"report written to {path}")
+
+
+commands = [paper]

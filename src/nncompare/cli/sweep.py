@@ -1,0 +1,112 @@
+"""``nncompare sweep``: a grid of configurations, one process each, resumable."""
+
+from __future__ import annotations
+
+import click
+
+from nncompare.cli.options import job_options, spec_from_options
+from nncompare.errors import UsageError
+from nncompare.job import ENGINES, parse_memory
+
+GRID_AXES = ("engine", "workers", "cores", "memory", "epochs")
+
+
+def shared_job_params(exclude=GRID_AXES):
+    """The job flags of ``nncompare run`` (cli/options.py) except those a command sets itself."""
+
+    def holder():
+        pass
+
+    job_options(holder)
+    return [p for p in holder.__click_params__ if p.name not in exclude]
+
+
+def with_job_params(exclude=GRID_AXES):
+    """Decorator: add the shared job flags to a command, so every command spells them alike."""
+
+    def decorate(func):
+        func.__click_params__ = getattr(func, "__click_params__", []) + shared_job_params(exclude)
+        return func
+
+    return decorate
+
+
+def split_list(text: str, convert, what: str) -> list:
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise UsageError(f"{what}: give at least one value")
+    try:
+        return [convert(t) for t in items]
+    except ValueError:
+        raise UsageError(f"{what}: cannot read {text!r}; write values separated by commas, e.g. 1,2,4") from None
+
+
+def positive_ints(text: str, what: str) -> list[int]:
+    values = split_list(text, int, what)
+    if min(values) < 1:
+        raise UsageError(f"{what}: values must be at least 1")
+    return values
+
+
+def parse_engines(text: str) -> list[str]:
+    engines = split_list(text, str, "--engines")
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise UsageError(f"--engines: unknown engine {unknown[0]!r}; choose from {', '.join(ENGINES)}")
+    return engines
+
+
+def base_spec(options: dict, **axes):
+    """A JobSpec from the shared flags plus the grid axes given."""
+    o = {"engine": "local", "workers": 1, "cores": 1, "memory": None, "epochs": 1, "cluster": None, **options, **axes}
+    return spec_from_options(o)
+
+
+@click.command()
+@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True,
+              help="JSON-lines results file; configurations already in it are skipped.")
+@click.option("--engines", default="local", show_default=True, help="Engines, comma separated (local,dask,spark).")
+@click.option("--workers", default="1", show_default=True, help="Worker counts, comma separated.")
+@click.option("--cores", default="1", show_default=True, help="Cores per worker, comma separated.")
+@click.option("--memory", default="", help="Memory per worker, comma separated (e.g. 1g,2g); default: engine's choice.")
+@click.option("--epochs", default="10", show_default=True, help="Maximum epochs, comma separated.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+              help="Seconds before one configuration is stopped and counted as failed.")
+@click.option("--cluster", default=None, help="Dask scheduler or Spark master every configuration runs on.")
+@click.option("--dry-run", is_flag=True, help="List the configurations still to run, and stop.")
+@with_job_params(exclude=(*GRID_AXES, "cluster"))
+def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, cluster, dry_run, **options):
+    """Run every combination of engines x workers x cores x memory x epochs, REPEATS times.
+
+    Each configuration runs in its own process; its record is appended to OUT when it
+    finishes. Interrupt at any time (Ctrl-C) and run the same command again to finish the grid.
+    """
+    from nncompare.engines import engine_class
+    from nncompare.sweep import completed, grid, run_sweep
+
+    engine_list = parse_engines(engines)
+    memories = split_list(memory, parse_memory, "--memory") if memory.strip() else [None]
+    base = base_spec(options, cluster=cluster)
+    runs = grid(base, engines=engine_list, workers=positive_ints(workers, "--workers"),
+                cores=positive_ints(cores, "--cores"), memory=memories, epochs=positive_ints(epochs, "--epochs"),
+                repeats=repeats, cluster=cluster)
+    for name in engine_list:
+        engine_class(name)  # a missing extra is bad input: say so before running anything
+    if dry_run:
+        done = completed(out)
+        for run in runs:
+            click.echo(("done  " if run.key in done else "to do ") + run.describe())
+        return
+    echo = lambda line: click.echo(line, err=True)  # noqa: E731
+    outcome = run_sweep(runs, out, data_dir=options.get("data_dir"), timeout_s=timeout_s, echo=echo)
+    click.echo(f"{outcome.ran} ran, {outcome.skipped} already done, {len(outcome.failed)} failed; results in {out}",
+               err=True)
+    if outcome.failed:
+        from nncompare.errors import EngineError
+
+        raise EngineError(f"{len(outcome.failed)} configurations failed (first: {outcome.failed[0][1]}); "
+                          "run the same command again to retry them")
+
+
+commands = [sweep]

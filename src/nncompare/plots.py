@@ -1,0 +1,241 @@
+"""The report's figures, drawn from records only (matplotlib, Agg backend), each as PNG and SVG."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from nncompare.explain import COMPONENTS
+from nncompare.paper import load_seed_paper
+from nncompare.report import Summary, paper_records, series_label, steady_epoch_s, summarize
+from nncompare.whatif import TERMS, fit, job_group
+
+_COMPONENT_COLORS = {"start-up": "#7f7f7f", "compute": "#1f77b4", "transfer": "#ff7f0e", "averaging": "#2ca02c",
+                     "scheduling/idle": "#d62728", "evaluation": "#9467bd"}
+_ENGINE_MARKERS = {"local": "o", "dask": "s", "spark": "^"}
+_ENGINE_LINES = {"local": "-", "dask": "--", "spark": ":"}
+_ENGINE_SIZES = {"local": 9, "dask": 6.5, "spark": 4}  # engines that coincide stay visible
+
+
+def _style(records_of_series: list[dict], configs: list[str]) -> dict:
+    """Colour by configuration, line and marker by engine: the same configuration reads alike."""
+    r = records_of_series[0]
+    engine = r["engine"]
+    config = series_label(r).split(" ", 1)[1]
+    return {"color": f"C{configs.index(config) % 10}", "linestyle": _ENGINE_LINES.get(engine, "-"),
+            "marker": _ENGINE_MARKERS.get(engine, "o"), "markersize": _ENGINE_SIZES.get(engine, 6)}
+
+
+def _configs(records) -> list[str]:
+    return sorted({series_label(r).split(" ", 1)[1] for r in records})
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9,
+                         "svg.hashsalt": "nncompare"})
+    return plt
+
+
+def _save(fig, out: Path, stem: str) -> None:
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        tmp = out / f".{stem}.tmp.{ext}"
+        fig.savefig(tmp, format=ext, metadata={"Date": None} if ext == "svg" else None)
+        tmp.replace(out / f"{stem}.{ext}")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _series(records):
+    """Summaries grouped by series (engine + configuration), in a stable order."""
+    out = defaultdict(list)
+    for s in summarize(records):
+        out[series_label(s.first)].append(s)
+    return dict(sorted(out.items()))
+
+
+def _log_if_wide(ax, values, axis="x"):
+    values = [v for v in values if v > 0]
+    if values and max(values) / min(values) > 8:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+def _paper_panel(ax, value, ylabel):
+    paper = load_seed_paper()
+    for engine, style in (("spark", "--"), ("dask", ":")):
+        for i, config in enumerate(dict.fromkeys(p.config for p in paper)):
+            rows = sorted((p for p in paper if p.engine == engine and p.config == config), key=lambda p: p.epochs)
+            ax.plot([p.epochs for p in rows], [value(p) for p in rows], style, marker=_ENGINE_MARKERS[engine],
+                    markersize=9 - 2.5 * i, color=f"C{i}", label=f"{engine} {config}")  # coinciding lines stay visible
+    ax.set_xscale("log")
+    ax.set_xlabel("maximum epochs (max_iter)")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Seed paper (2 nodes × 24 cores, MNIST)")
+    ax.legend(fontsize=7, ncol=2)
+
+
+def time_vs_epochs(records, out: Path, plt) -> str:
+    with_paper = bool(paper_records(records))
+    fig, axes = plt.subplots(1, 2 if with_paper else 1, figsize=(12 if with_paper else 7, 4.5), squeeze=False)
+    ax = axes[0][0]
+    xs = []
+    configs = _configs(records)
+    for label, sums in _series(records).items():
+        sums = sorted(sums, key=lambda s: s.epochs_run)
+        x = [s.epochs_run for s in sums]
+        xs += x
+        ax.plot(x, [s.wall_s for s in sums], label=label, **_style([sums[0].first], configs))
+    _log_if_wide(ax, xs)
+    if ax.get_xscale() == "linear":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epochs run")
+    ax.set_ylabel("wall time (s)")
+    ax.set_title("This study: wall time vs epochs")
+    ax.legend(fontsize=7)
+    if with_paper:
+        _paper_panel(axes[0][1], lambda p: p.wall_s, "wall time (s)")
+    _save(fig, out, "time_vs_epochs")
+    return "Wall time against epochs"
+
+
+def accuracy_vs_epochs(records, out: Path, plt) -> str:
+    with_paper = bool(paper_records(records))
+    fig, axes = plt.subplots(1, 2 if with_paper else 1, figsize=(12 if with_paper else 7, 4.5), squeeze=False)
+    ax = axes[0][0]
+    longest = {}
+    for r in records:  # per series, the longest run's per-epoch test accuracy
+        label = series_label(r)
+        if label not in longest or r["epochs_run"] > longest[label]["epochs_run"]:
+            longest[label] = r
+    configs = _configs(records)
+    for label, r in sorted(longest.items()):
+        curve = r["accuracy_curve"]
+        ax.plot(range(1, len(curve) + 1), 100 * np.asarray(curve), markevery=max(1, len(curve) // 10), label=label,
+                **_style([r], configs))
+    _log_if_wide(ax, [1, *(r["epochs_run"] for r in longest.values())])
+    if ax.get_xscale() == "linear":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("This study: test accuracy after each epoch")
+    ax.legend(fontsize=7)
+    if with_paper:
+        _paper_panel(axes[0][1], lambda p: 100 * p.test_accuracy, "test accuracy (%)")
+    _save(fig, out, "accuracy_vs_epochs")
+    return "Test accuracy against epochs"
+
+
+def time_breakdown(records, out: Path, plt) -> str:
+    """Stacked bars per engine and configuration: start-up and phases of its longest run."""
+    bars = []
+    for label, sums in _series(records).items():
+        s: Summary = max(sums, key=lambda s: (s.first["epochs"], s.epochs_run))
+        seconds = {name: sum(s.phase("startup" if k == "startup" else k) for k in keys)
+                   for name, keys in COMPONENTS.items()}
+        bars.append((f"{label}\n{s.epochs_run:g} epochs", seconds))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.9 + 0.45 * len(bars) + 2.2))
+    y = np.arange(len(bars))
+    for ax, share in zip(axes, (False, True)):
+        left = np.zeros(len(bars))
+        for name in COMPONENTS:
+            v = np.array([b[1][name] for b in bars])
+            if share:
+                v = 100 * v / np.array([max(sum(b[1].values()), 1e-12) for b in bars])
+            ax.barh(y, v, left=left, color=_COMPONENT_COLORS[name], label=name)
+            left += v
+        ax.set_yticks(y, [b[0] for b in bars], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("share of wall time (%)" if share else "seconds")
+        ax.set_title("Share of each run's wall time" if share else "Where each run's time goes (longest run)")
+    axes[1].set_yticks(y, [""] * len(bars))
+    axes[0].legend(fontsize=7, loc="lower right")
+    _save(fig, out, "time_breakdown")
+    return "Time breakdown per engine and configuration (start-up + phases)"
+
+
+def _epoch_by_workers(records):
+    """Per job group: {workers: median steady epoch time}."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        groups[job_group(r)][r["workers"]].append(steady_epoch_s(r))
+    return {k: {w: statistics.median(v) for w, v in sorted(by_w.items())} for k, by_w in groups.items()}
+
+
+def speedup_vs_workers(records, out: Path, plt) -> str:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    models = {(m.engine, m.dataset): m for m in fit(records)}
+    top = 1
+    for i, (key, by_w) in enumerate(sorted(_epoch_by_workers(records).items(), key=str)):
+        w0 = min(by_w)
+        ws = np.array(list(by_w))
+        top = max(top, ws.max())
+        ax.plot(ws, by_w[w0] / np.array(list(by_w.values())), marker=_ENGINE_MARKERS.get(key[0], "o"), linestyle="",
+                color=f"C{i % 10}", label=f"{key[0]} {key[1]}: measured")
+        model = models.get((key[0], key[1]))
+        if model is not None:
+            grid = np.arange(w0, max(ws.max(), model.best_workers(64)) + 1)
+            ax.plot(grid, model.predict(w0) / model.predict(grid), color=f"C{i % 10}", alpha=0.7,
+                    label=f"{key[0]} {key[1]}: what-if model")
+            top = max(top, grid.max())
+    lo = min(min(b) for b in _epoch_by_workers(records).values())
+    ideal = np.arange(lo, top + 1)
+    ax.plot(ideal, ideal / lo, "k--", linewidth=0.8, label="ideal (time ∝ 1/W)")
+    ax.set_xlabel("workers W")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("speed-up of an epoch vs the fewest workers run (×)")
+    ax.set_title("Speed-up against workers")
+    ax.legend(fontsize=7)
+    _save(fig, out, "speedup_vs_workers")
+    return "Speed-up of an epoch against workers"
+
+
+def whatif_plot(records, out: Path, plt) -> str | None:
+    models = fit(records)
+    if not models:
+        return None
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
+    for ax, m in zip(axes[0], models):
+        top = max(2 * max(m.workers), m.best_workers(64) + 2)
+        grid = np.arange(1, min(top, 64) + 1)
+        bottom = np.zeros(len(grid))
+        for name, color in zip(TERMS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")):
+            v = m.term(name, grid) * np.ones(len(grid))
+            ax.fill_between(grid, bottom, bottom + v, color=color, alpha=0.35,
+                            label=f"model: {'scheduling/idle' if name == 'idle' else name}")
+            bottom = bottom + v
+        ax.plot(grid, bottom, color="k", linewidth=1.2, label="model: epoch time")
+        ax.plot(m.workers, m.measured_epoch_s, "ko", markerfacecolor="white", label="measured (phases per epoch run)")
+        best = m.best_workers(64)
+        ax.axvline(best, color="grey", linestyle=":", label=f"fastest predicted: W={best}")
+        ax.set_xlabel("workers W")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("seconds per epoch")
+        ax.set_title(f"What-if: {m.engine} on {m.dataset}")
+        ax.legend(fontsize=7)
+    _save(fig, out, "whatif")
+    return "What-if model of epoch time against workers, with the runs it was fitted on"
+
+
+def make_plots(records: list[dict], out: str | Path) -> list[tuple[str, str]]:
+    """Draw every figure into ``out``; returns (file stem, caption) of those drawn."""
+    plt = _pyplot()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for stem, draw in (("time_vs_epochs", time_vs_epochs), ("accuracy_vs_epochs", accuracy_vs_epochs),
+                       ("time_breakdown", time_breakdown), ("speedup_vs_workers", speedup_vs_workers),
+                       ("whatif", whatif_plot)):
+        caption = draw(records, out, plt)
+        if caption:
+            figures.append((stem, caption))
+    return figures

@@ -1,0 +1,181 @@
+"""Sweeps: a grid of configurations, one fresh process each, appended to a results file.
+
+One process per configuration keeps engines' state (a Dask cluster, a JVM, BLAS thread
+pools, imported modules' caches) from leaking from one measurement into the next. A
+configuration is identified by its spec's key and its repeat index; those already in the
+results file are skipped, so a sweep can be interrupted at any point and started again.
+A record is appended only once its run has finished, in one locked write
+(:func:`nncompare.record.append_jsonl`), so an interruption never leaves half a line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nncompare.errors import NNCompareError, UsageError
+from nncompare.job import JobSpec, Topology, format_memory
+from nncompare.record import append_jsonl, read_jsonl
+
+RECORD_MARKER = "NNCOMPARE-RECORD "
+_CHILD = "from nncompare.sweep import child_main; child_main()"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One configuration of a sweep: a spec, its repeat index and where it runs."""
+
+    spec: JobSpec
+    repeat: int = 0
+    cluster: str | None = None
+    tags: dict = field(default_factory=dict, compare=False, hash=False)  # merged into the record
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.spec.key(), self.repeat)
+
+    def describe(self) -> str:
+        t = self.spec.topology
+        where = f" on {self.cluster}" if self.cluster else ""
+        return (f"{self.spec.engine}{where} {self.spec.dataset} {t.workers}w x {t.cores_per_worker}c x "
+                f"{format_memory(t.memory_per_worker_bytes)}, {self.spec.epochs} epochs, repeat {self.repeat}")
+
+
+def grid(base: JobSpec, *, engines: Iterable[str], workers: Iterable[int], cores: Iterable[int],
+         memory: Iterable[int | None], epochs: Iterable[int], repeats: int = 1, cluster: str | None = None) -> list[Run]:
+    """Every combination, repeats innermost; duplicates (same key) appear once."""
+    if repeats < 1:
+        raise UsageError("--repeats must be at least 1")
+    runs, seen = [], set()
+    for engine, w, c, m, e in itertools.product(engines, workers, cores, memory, epochs):
+        spec = base.with_(engine=engine, epochs=e, topology=Topology(w, c, m))
+        if not cluster:
+            spec.topology.check_fits_this_machine()
+        for r in range(repeats):
+            run = Run(spec, r, cluster)
+            if run.key not in seen:
+                seen.add(run.key)
+                runs.append(run)
+    return runs
+
+
+def completed(path: str | os.PathLike) -> set[tuple[str, int]]:
+    """(spec_key, repeat) of every record already in ``path`` (nothing if it does not exist yet)."""
+    if not Path(path).exists():
+        return set()
+    return {(r["spec_key"], int(r.get("repeat", 0))) for r in read_jsonl(path) if "spec_key" in r}
+
+
+class RunFailed(NNCompareError):
+    """A configuration's process failed; the message is its one-line error."""
+
+
+def child_main() -> None:
+    """Body of the per-configuration process: run one job, print its record on one marked line."""
+    from nncompare.training import run_job
+
+    payload = json.loads(sys.argv[1])
+    try:
+        record = run_job(JobSpec.from_dict(payload["spec"]), data_dir=payload.get("data_dir"), cluster=payload.get("cluster"))
+    except NNCompareError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+    print(RECORD_MARKER + json.dumps(record), flush=True)
+
+
+def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """End a configuration's process and everything it started (workers, JVM): TERM, then KILL."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+    try:
+        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, None)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                # the leader is gone; make sure its group (e.g. orphaned worker processes) is too
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_in_subprocess(run: Run, *, data_dir=None, timeout_s: float | None = None) -> dict:
+    """Run one configuration in a fresh Python process (its own process group) and return its record."""
+    payload = json.dumps({"spec": run.spec.to_dict(), "cluster": run.cluster,
+                          "data_dir": str(data_dir) if data_dir else None})
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, payload], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        raise RunFailed(f"timed out after {timeout_s:g} s") from None
+    except BaseException:  # Ctrl-C or anything else: never leave the child running
+        _stop_group(proc)
+        raise
+    lines = [line for line in out.splitlines() if line.startswith(RECORD_MARKER)]
+    if proc.returncode != 0 or not lines:
+        last = [line.strip() for line in err.splitlines() if line.strip()]
+        raise RunFailed(last[-1] if last else f"the run's process exited with status {proc.returncode}")
+    return json.loads(lines[-1][len(RECORD_MARKER):])
+
+
+@dataclass
+class SweepOutcome:
+    ran: int = 0
+    skipped: int = 0
+    failed: list[tuple[Run, str]] = field(default_factory=list)
+    skipped_engines: dict[str, str] = field(default_factory=dict)
+
+
+def run_sweep(runs: list[Run], out: str | os.PathLike, *, data_dir=None, timeout_s: float | None = None,
+              echo: Callable[[str], None] = lambda s: None, give_up_on_engine: bool = False,
+              runner=run_in_subprocess) -> SweepOutcome:
+    """Run every configuration of ``runs`` not yet in ``out``, appending each record as it finishes.
+
+    With ``give_up_on_engine``, an engine whose first attempted run fails is not tried again
+    in this sweep (its extra is missing, or its cluster does not start); the reason is kept.
+    """
+    done = completed(out)
+    todo = [r for r in runs if r.key not in done]
+    outcome = SweepOutcome(skipped=len(runs) - len(todo))
+    if outcome.skipped:
+        echo(f"{outcome.skipped} of {len(runs)} configurations already in {out}; running the other {len(todo)}")
+    worked: set[str] = set()
+    for i, run in enumerate(todo, 1):
+        engine = run.spec.engine
+        if engine in outcome.skipped_engines:
+            continue
+        start = time.perf_counter()
+        try:
+            record = runner(run, data_dir=data_dir, timeout_s=timeout_s)
+        except RunFailed as exc:
+            outcome.failed.append((run, str(exc)))
+            echo(f"[{i}/{len(todo)}] {run.describe()}: FAILED: {exc}")
+            if give_up_on_engine and engine not in worked:
+                outcome.skipped_engines[engine] = str(exc)
+                echo(f"skipping engine {engine}: its first run failed ({exc})")
+            continue
+        record = {**record, "repeat": run.repeat, **run.tags}
+        append_jsonl(out, record)
+        worked.add(engine)
+        outcome.ran += 1
+        stop = " (converged)" if record.get("stopped_early") else ""
+        echo(f"[{i}/{len(todo)}] {run.describe()}: {record['wall_s']:.2f} s, {record['epochs_run']} epochs run{stop}, "
+             f"accuracy {record['test_accuracy']:.4f}  ({time.perf_counter() - start:.1f} s with process start)")
+    return outcome
