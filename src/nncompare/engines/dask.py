@@ -147,8 +147,10 @@ class DaskEngine(Engine):
                     silence_logs=logging.ERROR, preload=["nncompare.engines.dask_actor"],
                 )
                 self.local_cluster.scale(topo.workers)
-            self.client = Client(self.local_cluster, set_as_default=False, direct_to_workers=True)
-            self.client.wait_for_workers(topo.workers, timeout=max(timeout_s(), 120.0))
+                self.client = Client(self.local_cluster, set_as_default=False, direct_to_workers=True)
+                # scale() creates the nannies asynchronously and each reads the config as it is
+                # created: stay inside the config block until every worker is up
+                self.client.wait_for_workers(topo.workers, timeout=max(timeout_s(), 120.0))
         except Exception as exc:
             raise EngineError(f"could not start a local Dask cluster of {topo.workers} workers: "
                               f"{type(exc).__name__}: {exc}") from exc
@@ -196,8 +198,8 @@ class DaskEngine(Engine):
             trim = facts["env"].get("MALLOC_TRIM_THRESHOLD_")
             if trim is not None:
                 self._warn(f"Dask worker {address} runs with MALLOC_TRIM_THRESHOLD_={trim}, which made training "
-                           "over 2x slower in our measurements; start its nanny with "
-                           "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_=None")
+                           "over 2x slower in our measurements; start 'dask worker' with a Dask config that sets "
+                           "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_ to null (see docs/dask.md)")
             omp = facts["env"].get("OMP_NUM_THREADS")
             if omp is not None and omp != cores:
                 # threadpoolctl still limits BLAS to --cores inside each round; OpenMP pools elsewhere may not follow
@@ -374,6 +376,12 @@ class DaskEngine(Engine):
         traffic = self._worker_traffic()
         workers = {}
         addresses = set(self._workers_at_start) | {p.address for p in self.placements.values()}
+        replacements = addresses - set(self._workers_at_start)
+        if replacements:  # workers that joined to take a lost shard
+            try:
+                self._workers_at_start.update(self.client.run(worker_facts, workers=sorted(replacements)))
+            except Exception:  # noqa: BLE001 - a worker lost again only costs us its facts
+                pass
         for address in sorted(addresses):
             facts = self._workers_at_start.get(address, {})
             workers[address] = {k: facts.get(k) for k in ("pid", "host", "nthreads", "memory_limit", "env",
