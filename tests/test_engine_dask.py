@@ -230,7 +230,7 @@ def test_a_spark_master_is_refused(small_spec):
 def test_ctrl_c_leaves_no_processes_behind(tmp_path, fashion_dir):
     out = tmp_path / "records.jsonl"
     cmd = NNCOMPARE + ["run", "--engine", "dask", "--dataset", "fashion-mnist", "--data-dir", str(fashion_dir),
-                       "--workers", "2", "--epochs", "50", "--train-samples", "10000", "--no-convergence-stop",
+                       "--workers", "2", "--epochs", "100", "--train-samples", "20000", "--no-convergence-stop",
                        "--out", str(out), "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -247,18 +247,18 @@ def test_ctrl_c_leaves_no_processes_behind(tmp_path, fashion_dir):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode != 0
+    assert proc.returncode == 130, err
     lines = [line for line in err.splitlines() if line.startswith("nncompare: error:")]
-    assert len(lines) == 1, err
+    assert len(lines) == 1 and "interrupted" in lines[0], err
     assert "Traceback" not in err
     assert not out.exists()
     assert wait_gone(family) == []
 
 
 def _training_started(pid: int) -> bool:
-    """The driver's two workers are training: each has used more CPU than starting up takes."""
+    """The driver's two workers are training: each has used more CPU than starting up takes (~1.6 s)."""
     try:
-        busy = [p for p in psutil.Process(pid).children(recursive=True) if sum(p.cpu_times()[:2]) > 5.0]
+        busy = [p for p in psutil.Process(pid).children(recursive=True) if sum(p.cpu_times()[:2]) > 2.5]
     except psutil.Error:
         return False
     return len(busy) >= 2

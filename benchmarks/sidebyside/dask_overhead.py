@@ -64,6 +64,8 @@ def run_engine(engine: str, args, dataset, **engine_kwargs) -> dict:
         info = record["engine_info"]
         out["transfer_s"] = steady([r["transfer_s"] for r in record["rounds"]])
         out["worker_idle_s"] = steady([max(r["worker_idle_s"]) for r in record["rounds"]])
+        # CPU the workers got while computing: well under 1 means the machine, not the engine, set the pace
+        out["worker_cpu_share"] = steady([sum(r["worker_cpu_s"]) / sum(r["worker_in_actor_s"]) for r in record["rounds"]])
         out["minflt_per_epoch_per_worker"] = steady([sum(r["worker_minflt"]) / len(r["worker_minflt"])
                                                     for r in record["rounds"]])
         out["shard_bytes"] = {p["worker"]: p["bytes"] for p in info["placement"].values()}
@@ -174,7 +176,8 @@ def main(argv=None) -> int:
               f"{r['test_accuracy']:9.4f} {'' if faults is None else f'{faults:,.0f}':>20s}")
     d = results["dask"]
     print(f"dask per round: transfer {d['transfer_s'] * 1e3:.1f} ms, worker idle {d['worker_idle_s'] * 1e3:.1f} ms, "
-          f"scheduler transitions while training {d['scheduler_transitions_during_training']}")
+          f"scheduler transitions while training {d['scheduler_transitions_during_training']}, "
+          f"CPU share of each worker while computing {d['worker_cpu_share']:.2f} of a core")
     if "dask_ml" in results:
         print(f"dask-ml workers' MALLOC_TRIM_THRESHOLD_: {', '.join(results['dask_ml']['worker_malloc_trim_threshold'])}")
     criteria = check(results, args)

@@ -277,6 +277,7 @@ class DaskEngine(Engine):
         extra = {
             "worker_address": [self.placements[i].address for i in order],
             "worker_in_actor_s": [s["in_actor_s"] for s in stats],
+            "worker_cpu_s": [s["cpu_s"] for s in stats],
             "worker_idle_s": [s["idle_s"] for s in stats],
             "worker_minflt": [s["minflt"] for s in stats],
             "weights_bytes": int(weights.nbytes) if weights is not None else 0,

@@ -140,14 +140,14 @@ class ShardActor:
 
     def train_round(self, weights: np.ndarray | None):
         """Train one round; returns the update and what the worker measured around it."""
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         faults = minor_faults()
         update = self.trainer.train_round(weights)
         faults = minor_faults() - faults
         peak = process_peak_rss_bytes()
         if peak is not None:
             update.peak_rss_bytes = peak
-        end = time.perf_counter()
+        end, cpu = time.perf_counter(), time.process_time() - cpu
         idle = 0.0 if self._last_end is None else start - self._last_end
         self._last_end = end
-        return update, {"in_actor_s": end - start, "idle_s": idle, "minflt": faults}
+        return update, {"in_actor_s": end - start, "cpu_s": cpu, "idle_s": idle, "minflt": faults}
