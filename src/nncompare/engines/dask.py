@@ -246,7 +246,8 @@ class DaskEngine(Engine):
         except Exception as exc:
             raise EngineError(f"could not place shard {placement.shard} on Dask worker {placement.address}: "
                               f"{type(exc).__name__}: {exc}") from None
-        # the actor holds the arrays; the scattered keys can go (the worker keeps no second reference)
+        # the scattered futures died with _submit_actor's frame, so the worker forgets those keys
+        # now: the actor's references are the only ones, and the worker holds one copy of the shard
         self.placements[placement.shard] = placement
         self._placement_s[placement.shard] = time.perf_counter() - started
 
