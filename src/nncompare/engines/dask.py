@@ -28,7 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from nncompare.engines.base import Engine, RoundResult
-from nncompare.engines.dask_actor import ShardActor, scheduler_transitions, tcp_traffic_on_worker, worker_facts
+from nncompare.engines.dask_actor import (
+    ShardActor,
+    pin_malloc_thresholds,
+    scheduler_transitions,
+    tcp_traffic_on_worker,
+    worker_facts,
+)
 from nncompare.errors import EngineError, UsageError
 from nncompare.job import format_memory
 
@@ -46,6 +52,8 @@ TIMEOUT_ENV = "NNCOMPARE_DASK_TIMEOUT"
 DEFAULT_TIMEOUT_S = 20.0
 #: Seconds between liveness checks while a round is running.
 POLL_S = 1.0
+#: Set to 1 to pin glibc's malloc thresholds in remote workers that run with MALLOC_TRIM_THRESHOLD_.
+PIN_MALLOC_ENV = "NNCOMPARE_DASK_PIN_MALLOC"
 #: How many times one lost shard is re-placed before the run gives up.
 MAX_REPLACEMENTS = 3
 
@@ -108,6 +116,7 @@ class DaskEngine(Engine):
         self._saved_environ: dict | None = None
         self._workers_at_start: dict = {}
         self._warnings: list[str] = []
+        self._malloc_pinned: list[str] = []
         self._recoveries: list[dict] = []
         self._round_stats: list[dict] = []
         self._traffic_after_place: dict = {}
@@ -194,12 +203,21 @@ class DaskEngine(Engine):
 
     def _check_worker_environment(self) -> None:
         cores = str(self.spec.topology.cores_per_worker)
-        for address, facts in sorted(self._workers_at_start.items()):
-            trim = facts["env"].get("MALLOC_TRIM_THRESHOLD_")
-            if trim is not None:
+        trimmed = sorted(a for a, f in self._workers_at_start.items() if f["env"].get("MALLOC_TRIM_THRESHOLD_"))
+        if trimmed and self.cluster and os.environ.get(PIN_MALLOC_ENV) == "1":
+            pinned = self.client.run(pin_malloc_thresholds, workers=trimmed)
+            self._malloc_pinned = sorted(a for a, ok in pinned.items() if ok)
+        for address in trimmed:
+            trim = self._workers_at_start[address]["env"]["MALLOC_TRIM_THRESHOLD_"]
+            if address in self._malloc_pinned:
+                self._warn(f"Dask worker {address} runs with MALLOC_TRIM_THRESHOLD_={trim}; pinned its malloc "
+                           f"thresholds instead ({PIN_MALLOC_ENV}=1)")
+            else:
                 self._warn(f"Dask worker {address} runs with MALLOC_TRIM_THRESHOLD_={trim}, which made training "
                            "over 2x slower in our measurements; start 'dask worker' with a Dask config that sets "
-                           "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_ to null (see docs/dask.md)")
+                           "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_ to null, or set "
+                           f"{PIN_MALLOC_ENV}=1 (see docs/dask.md)")
+        for address, facts in sorted(self._workers_at_start.items()):
             omp = facts["env"].get("OMP_NUM_THREADS")
             if omp is not None and omp != cores:
                 # threadpoolctl still limits BLAS to --cores inside each round; OpenMP pools elsewhere may not follow
@@ -318,6 +336,8 @@ class DaskEngine(Engine):
         start = time.perf_counter()
         for _ in range(MAX_REPLACEMENTS):
             address = self._replacement_worker(dead, shard)
+            if self._malloc_pinned:  # a restarted remote worker comes back with the nanny's environment
+                self.client.run(pin_malloc_thresholds, workers=[address])
             logger.warning("Dask worker %s was lost (%s); re-placing shard %d on %s", lost.address, exc, shard, address)
             placement, started = self._submit_actor(self._shards[shard], address)
             self._finish_placement(placement, started)
@@ -404,6 +424,7 @@ class DaskEngine(Engine):
             # read from the workers themselves, for our cluster and a remote one alike
             "malloc_trim_threshold_removed": all(f["env"].get("MALLOC_TRIM_THRESHOLD_") is None
                                                  for f in self._workers_at_start.values()),
+            "malloc_thresholds_pinned": list(self._malloc_pinned),
             "warnings": list(self._warnings),
             "placement": {str(i): {"worker": p.address, "bytes": self._shards[i].nbytes if i in self._shards else None,
                                    "seconds": self._placement_s.get(i)}

@@ -116,6 +116,31 @@ def worker_facts(dask_worker=None) -> dict:
     return facts
 
 
+#: Where glibc's dynamic thresholds stop growing on 64-bit Linux (DEFAULT_MMAP_THRESHOLD_MAX; trim = 2 x mmap).
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+
+
+def pin_malloc_thresholds(dask_worker=None) -> bool:
+    """Undo what ``MALLOC_TRIM_THRESHOLD_`` does to a running worker, as far as glibc allows.
+
+    Any malloc threshold set by environment switches off glibc's dynamic mmap threshold, which
+    stays at 128 KiB: every large ``partial_fit`` temporary is then mmapped and unmapped again.
+    Once a process runs, the dynamic mode cannot be switched back on, but pinning both thresholds
+    where it would have taken them (32 MiB, 64 MiB) gives the same allocations. Process-wide and
+    lasting: the engine does it on remote workers only when asked (``NNCOMPARE_DASK_PIN_MALLOC=1``).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
+                    and libc.mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD_MAX))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def scheduler_transitions(dask_scheduler=None) -> int:
     """How many task transitions the scheduler has made so far; flat while actors train."""
     return int(dask_scheduler.transition_counter)
