@@ -10,7 +10,7 @@ Workers are started without the nanny's ``MALLOC_TRIM_THRESHOLD_=65536``: that s
 switches off glibc's dynamic mmap threshold, so every large temporary of ``partial_fit``
 is mmapped and unmapped again, page by page (>2x slower epochs in our measurements; see
 ``docs/dask.md``). On a remote cluster the engine cannot choose, so it reports what the
-workers run with.
+workers run with (and, when asked, pins their malloc thresholds with ``mallopt``).
 
 A worker lost mid-run gets its shard re-placed on a restarted or surviving worker (the
 driver keeps every shard until :meth:`DaskEngine.close`); the new trainer primes itself
@@ -25,7 +25,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import dask  # without the [dask] extra, engines/__init__ turns this ImportError into an install hint
+import distributed
 import numpy as np
+from distributed import Client, LocalCluster
 
 from nncompare.engines.base import Engine, RoundResult
 from nncompare.engines.dask_actor import (
@@ -37,13 +40,6 @@ from nncompare.engines.dask_actor import (
 )
 from nncompare.errors import EngineError, UsageError
 from nncompare.job import format_memory
-
-try:
-    import dask
-    import distributed
-    from distributed import Client, LocalCluster
-except ModuleNotFoundError as exc:  # pragma: no cover - engines/__init__ turns this into a usage hint
-    raise ModuleNotFoundError(str(exc), name=exc.name) from None
 
 logger = logging.getLogger(__name__)
 
