@@ -1,0 +1,178 @@
+"""What runs inside a Dask worker: the long-lived shard actor and a few probes of the process.
+
+This module is imported by worker processes, so it depends on nothing from the driver
+side (no Dask client, no training loop): only the shard trainer and the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+import numpy as np
+
+from nncompare.trainer import ShardTrainer
+
+#: Environment variables that decide a worker's speed: glibc's malloc tuning and BLAS threads.
+WATCHED_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX",
+               "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def tcp_traffic() -> dict:
+    """Bytes this process has received and sent (acknowledged) on its open TCP connections.
+
+    Read from the kernel's ``TCP_INFO`` of every connected socket (Linux; ``tcpi_bytes_received``
+    and ``tcpi_bytes_acked``), so it counts what really crossed the wire, whatever Dask layer
+    sent it. Connections closed between two readings drop out of the sum; the engine takes its
+    readings on long-lived connections (Dask pools them), which is what makes the delta meaningful.
+    Returns ``{"received": None, "sent": None}`` where the kernel does not say.
+    """
+    import socket
+    import struct
+
+    import psutil
+
+    received = sent = 0
+    try:
+        connections = psutil.Process().net_connections(kind="tcp")
+    except (psutil.Error, OSError, AttributeError):
+        return {"received": None, "sent": None}
+    for conn in connections:
+        if conn.fd < 0 or conn.status == psutil.CONN_LISTEN:
+            continue
+        try:
+            with socket.fromfd(conn.fd, conn.family, socket.SOCK_STREAM) as sock:
+                info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        except OSError:  # closed meanwhile
+            continue
+        if len(info) < 136:
+            return {"received": None, "sent": None}
+        acked, got = struct.unpack_from("QQ", info, 120)  # struct tcp_info: tcpi_bytes_acked, tcpi_bytes_received
+        received += got
+        sent += acked
+    return {"received": received, "sent": sent}
+
+
+def tcp_traffic_on_worker(dask_worker=None) -> dict:
+    """:func:`tcp_traffic` with the worker's own view of peer transfers (``Client.run`` target)."""
+    traffic = tcp_traffic()
+    if dask_worker is not None:
+        traffic["transfers_in"] = len(dask_worker.transfer_incoming_log)
+        traffic["tasks"] = len(dask_worker.state.tasks)
+        traffic["actors"] = len(dask_worker.state.actors)
+    return traffic
+
+
+def dask_setup(worker) -> None:
+    """Worker preload for the engine's own cluster: Ctrl-C is the driver's to handle.
+
+    A terminal sends SIGINT to the whole foreground group, worker processes included; the
+    driver then closes the cluster in order, so the workers must not die first, each with
+    its own traceback.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def process_peak_rss_bytes() -> int | None:
+    """This process image's peak RSS (``VmHWM``), or None where /proc does not say.
+
+    ``ru_maxrss`` is wrong for a spawned Dask worker: Linux folds the old address space's
+    high-water mark into it at exec, so a worker spawned by a driver that holds the whole
+    dataset reports the driver's peak (595 MB where the worker itself peaked at 303 MB).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def worker_facts(dask_worker=None) -> dict:
+    """The worker process as the engine records it (run through ``Client.run``)."""
+    from threadpoolctl import threadpool_info
+
+    facts = {
+        "pid": os.getpid(),
+        "host": os.uname().nodename,
+        "env": {k: os.environ.get(k) for k in WATCHED_ENV},
+        "blas_threads": sorted({int(p["num_threads"]) for p in threadpool_info() if p.get("user_api") == "blas"}),
+    }
+    if dask_worker is not None:
+        facts["nthreads"] = dask_worker.state.nthreads
+        facts["memory_limit"] = dask_worker.memory_manager.memory_limit
+        facts["actors"] = len(dask_worker.state.actors)
+    return facts
+
+
+#: Where glibc's dynamic thresholds stop growing on 64-bit Linux (DEFAULT_MMAP_THRESHOLD_MAX; trim = 2 x mmap).
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+
+
+def pin_malloc_thresholds(dask_worker=None) -> bool:
+    """Undo what ``MALLOC_TRIM_THRESHOLD_`` does to a running worker, as far as glibc allows.
+
+    Any malloc threshold set by environment switches off glibc's dynamic mmap threshold, which
+    stays at 128 KiB: every large ``partial_fit`` temporary is then mmapped and unmapped again.
+    Once a process runs, the dynamic mode cannot be switched back on, but pinning both thresholds
+    where it would have taken them (32 MiB, 64 MiB) gives the same allocations. Process-wide and
+    lasting: the engine does it on remote workers only when asked (``NNCOMPARE_DASK_PIN_MALLOC=1``).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
+                    and libc.mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD_MAX))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
+def scheduler_transitions(dask_scheduler=None) -> int:
+    """How many task transitions the scheduler has made so far; flat while actors train."""
+    return int(dask_scheduler.transition_counter)
+
+
+class ShardActor:
+    """One shard and its :class:`~nncompare.trainer.ShardTrainer`, alive for the whole run.
+
+    Created once per shard on its worker (``actor=True``) from the scattered shard; after
+    that each call carries only the weights in and the :class:`ShardUpdate` out, plus the
+    worker's own measurements of the call.
+    """
+
+    def __init__(self, shard: int, x: np.ndarray, y: np.ndarray, classes: np.ndarray, spec, cores: int,
+                 rounds_per_epoch: int):
+        self.trainer = ShardTrainer(shard, x, y, classes, spec, cores=cores, rounds_per_epoch=rounds_per_epoch)
+        self.nbytes = int(x.nbytes + y.nbytes)
+        self._last_end: float | None = None
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def train_round(self, weights: np.ndarray | None):
+        """Train one round; returns the update and what the worker measured around it."""
+        start, cpu = time.perf_counter(), time.process_time()
+        faults = minor_faults()
+        update = self.trainer.train_round(weights)
+        faults = minor_faults() - faults
+        peak = process_peak_rss_bytes()
+        if peak is not None:
+            update.peak_rss_bytes = peak
+        end, cpu = time.perf_counter(), time.process_time() - cpu
+        idle = 0.0 if self._last_end is None else start - self._last_end
+        self._last_end = end
+        return update, {"in_actor_s": end - start, "cpu_s": cpu, "idle_s": idle, "minflt": faults}
