@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import hashlib
 import http.server
 import shutil
 import threading

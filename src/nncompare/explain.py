@@ -218,7 +218,7 @@ def check_too_small(records: list[dict], shares: dict[str, dict]) -> Finding:
         if len(by_w) >= 2:
             means = {w: _median(v) for w, v in by_w.items()}
             fastest_w = min(means, key=means.get)
-            line += (f"; mean epoch time by workers: " + ", ".join(f"W={w}: {means[w]:.3f} s" for w in sorted(means))
+            line += ("; mean epoch time by workers: " + ", ".join(f"W={w}: {means[w]:.3f} s" for w in sorted(means))
                      + f" (fastest at W={fastest_w})")
         evidence.append(line)
         if b["concurrency"] < 1.2:

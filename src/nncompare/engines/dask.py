@@ -236,7 +236,7 @@ class DaskEngine(Engine):
         pending = [self._submit_actor(s, addresses[i % len(addresses)]) for i, s in enumerate(shards)]
         for placement, started in pending:
             self._finish_placement(placement, started)
-        self._transitions_after_place = self._scheduler_transitions()
+        self._transitions_after_place = self._settled_transitions()
         self._traffic_after_place = self._worker_traffic()
 
     def _submit_actor(self, shard, address: str) -> tuple[Placement, float]:
@@ -378,6 +378,21 @@ class DaskEngine(Engine):
             return self.client.run(tcp_traffic_on_worker)
         except Exception:  # a worker lost meanwhile only costs us this figure
             return {}
+
+    def _settled_transitions(self, limit_s: float = 2.0) -> int | None:
+        """The scheduler's transition count once the scattered futures' releases have landed.
+
+        The client releases those keys asynchronously (batched messages), so the count read
+        right after placement can still grow by a few forget transitions that belong to it.
+        """
+        last, deadline = self._scheduler_transitions(), time.monotonic() + limit_s
+        while last is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self._scheduler_transitions()
+            if now == last:
+                break
+            last = now
+        return last
 
     def _scheduler_transitions(self) -> int | None:
         try:

@@ -78,23 +78,6 @@ def dask_setup(worker) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def process_peak_rss_bytes() -> int | None:
-    """This process image's peak RSS (``VmHWM``), or None where /proc does not say.
-
-    ``ru_maxrss`` is wrong for a spawned Dask worker: Linux folds the old address space's
-    high-water mark into it at exec, so a worker spawned by a driver that holds the whole
-    dataset reports the driver's peak (595 MB where the worker itself peaked at 303 MB).
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
@@ -169,9 +152,6 @@ class ShardActor:
         faults = minor_faults()
         update = self.trainer.train_round(weights)
         faults = minor_faults() - faults
-        peak = process_peak_rss_bytes()
-        if peak is not None:
-            update.peak_rss_bytes = peak
         end, cpu = time.perf_counter(), time.process_time() - cpu
         idle = 0.0 if self._last_end is None else start - self._last_end
         self._last_end = end
