@@ -124,6 +124,9 @@ def build_session(spec, cluster: str | None = None, extra_conf: dict | None = No
     # pyspark takes the workers' Python from this variable, not from spark.pyspark.python;
     # by default they run this interpreter, which has nncompare installed.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if _loopback(cluster):
+        # every Spark server this JVM opens (block manager, RPC) then listens on loopback only
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
     for key, value in {**session_conf(spec, cluster), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
