@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +18,7 @@ pytest.importorskip("pyspark")
 
 from nncompare.averaging import average_weights  # noqa: E402
 from nncompare.engines.local import LocalEngine  # noqa: E402
-from nncompare.engines.spark import FAIL_ROUND_ENV, SparkEngine, build_session, session_conf, stop_session  # noqa: E402
+from nncompare.engines.spark import FAIL_ROUND_ENV, FAIL_TIMES_ENV, SparkEngine, build_session, session_conf, stop_session  # noqa: E402
 from nncompare.engines.weight_service import HEADER, MAGIC  # noqa: E402
 from nncompare.errors import EngineError, UsageError  # noqa: E402
 from nncompare.java import parse_major, require_java  # noqa: E402
@@ -173,6 +174,22 @@ def test_a_failed_task_resumes_from_the_last_averaged_weights(spark_session, dig
     # round 2 ran on new tasks from w1 (fresh trainers primed with it), not from the start
     assert np.abs(w2 - fresh_average(w1)).max() <= 1e-5
     assert np.abs(w2 - fresh_average(None)).max() > 1e-3
+
+
+@pytest.mark.slow
+def test_when_spark_gives_up_the_run_stops_with_one_line_and_no_record(spark_session, digits, monkeypatch):
+    monkeypatch.setenv(FAIL_ROUND_ENV, "1")
+    monkeypatch.setenv(FAIL_TIMES_ENV, "99")  # every attempt fails: Spark's 4 attempts run out
+    spec = JobSpec(dataset="digits", engine="spark", epochs=2, model=DIGITS_MODEL, topology=TWO_BY_ONE)
+    start = time.monotonic()
+    with pytest.raises(EngineError) as error:
+        run_job(spec, dataset=digits, engine_factory=on_session(spark_session))
+    message = str(error.value)
+    assert "\n" not in message and ("gave up" in message or "failed 4 times" in message), message
+    assert "injected failure" in message
+    assert time.monotonic() - start < 240
+    # the session survives for the next run
+    assert spark_session.sparkContext.parallelize([1, 2], 2).sum() == 3
 
 
 def test_session_settings_follow_the_topology():

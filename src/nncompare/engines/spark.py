@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 STAGE_ATTEMPTS = 4
 FAIL_ROUND_ENV = "NNCOMPARE_SPARK_FAIL_ROUND"
 FAIL_SHARD_ENV = "NNCOMPARE_SPARK_FAIL_SHARD"
+FAIL_TIMES_ENV = "NNCOMPARE_SPARK_FAIL_TIMES"
 _BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 _MASTER = re.compile(r"^(local(\[.*\])?|spark://.+|yarn|k8s://.+|mesos://.+)$")
 
@@ -218,7 +219,7 @@ class SparkEngine(Engine):
         self._failures: list[str] = []
         self._fail_round: int | None = None
         self._fail_shard = 0
-        self._fail_sent = False
+        self._fail_left = 0
         self._job_group = None
         self._closed = False
 
@@ -247,6 +248,7 @@ class SparkEngine(Engine):
         fail = os.environ.get(FAIL_ROUND_ENV)
         self._fail_round = int(fail) if fail else None
         self._fail_shard = int(os.environ.get(FAIL_SHARD_ENV, "0"))
+        self._fail_left = int(os.environ.get(FAIL_TIMES_ENV, "1")) if fail else 0
         self.service = WeightService(self.driver_host, w, self._placement, io_timeout=self.round_timeout)
         self._job_group = f"nncompare-{self.service.token[:12]}"
 
@@ -263,8 +265,8 @@ class SparkEngine(Engine):
     def _placement(self, partition: int):
         """Called by the service when a task connects: its shard, and where in the epoch it joins."""
         fail = None
-        if self._fail_round is not None and partition == self._fail_shard and not self._fail_sent:
-            fail, self._fail_sent = self._fail_round, True
+        if self._fail_left > 0 and partition == self._fail_shard:
+            fail, self._fail_left = self._fail_round, self._fail_left - 1
         return placement_frame(self.shards[partition], self.classes, self.spec.model, self.spec.topology.cores_per_worker,
                                self.rounds_per_epoch, round_in_epoch=self._rounds_done % self.rounds_per_epoch,
                                fail_round=fail, idle_timeout=max(self.round_timeout, 60.0))
@@ -315,7 +317,7 @@ class SparkEngine(Engine):
                 self._conns = []
                 resumed += 1
                 self._attempts += 1
-                if self._attempts > STAGE_ATTEMPTS:
+                if self._attempts > 2 * STAGE_ATTEMPTS:  # a safety net: Spark gives up first, with its reason
                     raise EngineError(f"Spark training tasks failed {self._attempts - 1} times, last in round {round_no}: {lost}") from None
                 self._conns = self._wait_ready(f"resuming round {round_no}")
                 resume_s += time.perf_counter() - t
@@ -340,12 +342,13 @@ class SparkEngine(Engine):
         self._closed = True
         try:
             if self.service is not None:
-                self.service.stop_tasks()
-                if self._stage_thread is not None:
-                    self._stage_thread.join(timeout=30)
-                    if self._stage_thread.is_alive() and self.session is not None:
-                        self.session.sparkContext.cancelJobGroup(self._job_group)
-                        self._stage_thread.join(timeout=15)
+                if self._conns:  # healthy tasks: ask them to finish, so the stage ends cleanly
+                    self.service.stop_tasks()
+                    if self._stage_thread is not None:
+                        self._stage_thread.join(timeout=30)
+                if self._stage_thread is not None and self._stage_thread.is_alive() and self.session is not None:
+                    self.session.sparkContext.cancelJobGroup(self._job_group)
+                    self._stage_thread.join(timeout=15)
                 self.service.close()
         finally:
             if self.owns_session and self.session is not None:
