@@ -98,6 +98,7 @@ def session_conf(spec, cluster: str | None = None) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.python.worker.reuse": "true",
+        "spark.python.daemon.module": "nncompare.engines.spark_daemon",
         "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
     }
     for name in _BLAS_ENV:
