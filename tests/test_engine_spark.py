@@ -177,6 +177,19 @@ def test_a_failed_task_resumes_from_the_last_averaged_weights(spark_session, dig
 
 
 @pytest.mark.slow
+def test_a_failure_mid_epoch_keeps_the_epochs_aligned(spark_session, digits, monkeypatch):
+    """With several rounds per epoch, the replacement tasks join at the interrupted round's slice."""
+    monkeypatch.setenv(FAIL_ROUND_ENV, "3")
+    spec = JobSpec(dataset="digits", engine="spark", epochs=2, sync_every=2, model=DIGITS_MODEL, topology=TWO_BY_ONE,
+                   convergence_stop=False)
+    record = run_job(spec, dataset=digits, engine_factory=on_session(spark_session))
+    assert record["rounds_per_epoch"] == 6 and len(record["rounds"]) == 12
+    assert [r.get("resumed", 0) for r in record["rounds"]] == [0, 0, 1] + [0] * 9
+    assert record["epochs_run"] == 2 and all(np.isfinite(record["loss_curve"]))
+    assert record["test_accuracy"] > 0.8
+
+
+@pytest.mark.slow
 def test_when_spark_gives_up_the_run_stops_with_one_line_and_no_record(spark_session, digits, monkeypatch):
     monkeypatch.setenv(FAIL_ROUND_ENV, "1")
     monkeypatch.setenv(FAIL_TIMES_ENV, "99")  # every attempt fails: Spark's 4 attempts run out
