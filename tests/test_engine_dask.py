@@ -310,8 +310,11 @@ def remote_cluster(tmp_path_factory):
                         "--dashboard-address", "127.0.0.1:0", "--no-show"])
     worker_cmd = [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--memory-limit", "1GiB",
                   "--host", "127.0.0.1", "--no-dashboard"]
-    fixed = _start(worker_cmd + ["--name", "fixed"], env={**os.environ, "DASK_CONFIG": str(config_dir)})
-    default = _start(worker_cmd + ["--name", "default"])
+    # a variable already in the environment wins over the nanny's config: start both workers
+    # without one (another LocalCluster in this test process may have left it in os.environ)
+    clean = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    fixed = _start(worker_cmd + ["--name", "fixed"], env={**clean, "DASK_CONFIG": str(config_dir)})
+    default = _start(worker_cmd + ["--name", "default"], env=clean)
     try:
         _wait_for_workers(address, 2)
         yield address
