@@ -106,6 +106,8 @@ def test_cli_trains_on_a_standalone_cluster_and_leaves_nothing_running(standalon
     url, daemons = standalone
     worker = daemons[-1]
     out = tmp_path / "runs.jsonl"
+    # children from earlier tests in this process (e.g. multiprocessing's resource tracker) are not ours
+    before = {p.pid for p in psutil.Process().children()}
     main(["run", "--engine", "spark", "--cluster", url, "--dataset", "digits", "--workers", "2", "--cores", "1",
           "--memory", "512m", "--epochs", "3", "--hidden", "32", "--batch-size", "64", "--learning-rate", "0.01",
           "--out", str(out), "-q"])
@@ -119,7 +121,7 @@ def test_cli_trains_on_a_standalone_cluster_and_leaves_nothing_running(standalon
     assert record["startup_s"] > 0 and info["barrier_stage_attempts"] == 1
 
     # the driver's JVM is gone with the session, and the worker has shut its executors down
-    daemon_pids = {d.pid for d in daemons}
+    daemon_pids = {d.pid for d in daemons} | before
     assert not [p for p in psutil.Process().children() if p.pid not in daemon_pids and p.status() != psutil.STATUS_ZOMBIE]
     deadline = time.monotonic() + 60
     while executors_of(worker) and time.monotonic() < deadline:

@@ -89,6 +89,16 @@ class ShardTrainer:
     def n_samples(self) -> int:
         return len(self.y)
 
+    def resume_at(self, round_in_epoch: int) -> None:
+        """Start this (replacement) trainer at slice ``round_in_epoch`` of a fresh permutation.
+
+        A trainer that replaces a lost one must end the interrupted epoch when its siblings
+        do, so that the driver's epoch bookkeeping (``epoch_end``) stays aligned.
+        """
+        if self.rounds_per_epoch > 1 and round_in_epoch:
+            self._order = self.model.random_state.permutation(self.n_samples)
+            self._round = round_in_epoch % self.rounds_per_epoch
+
     def _fit(self, x, y) -> None:
         if self.flat is None:
             self.model.partial_fit(x, y, classes=self.classes)

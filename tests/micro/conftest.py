@@ -11,6 +11,7 @@ Dask and Spark start once per session (a few seconds each) and are shut down at 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -75,11 +76,16 @@ def weights(train_set) -> np.ndarray:
     return flat.copy()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dask_client():
-    """A real LocalCluster: one worker process (one thread) on 127.0.0.1, as the engine would use."""
+    """A real LocalCluster: one worker process (one thread) on 127.0.0.1, as the engine would use.
+
+    Package-scoped, so it is gone before the engine tests start theirs; and the environment
+    is restored, because LocalCluster writes the nanny's MALLOC_TRIM_THRESHOLD_ into it.
+    """
     from distributed import Client, LocalCluster
 
+    saved_environ = dict(os.environ)
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None, silence_logs=logging.ERROR)
     client = Client(cluster)
@@ -88,11 +94,15 @@ def dask_client():
     finally:
         client.close()
         cluster.close()
+        os.environ.clear()
+        os.environ.update(saved_environ)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def spark_context():
     """A real local-mode SparkSession; its Python workers run this interpreter.
+
+    Package-scoped: one SparkContext per process, and the Spark engine tests need their own.
 
     Two task slots, so that a long-lived task (the socket echo) never blocks a one-task job.
     """

@@ -338,6 +338,9 @@ class DaskEngine(Engine):
             placement, started = self._submit_actor(self._shards[shard], address)
             self._finish_placement(placement, started)
             try:
+                round_in_epoch = len(self._round_stats) % self._rounds_per_epoch
+                if round_in_epoch:
+                    placement.actor.resume_at(round_in_epoch).result()
                 result = self._wait(placement, self._call(placement, weights))
             except WorkerLost as again:
                 dead.add(address)

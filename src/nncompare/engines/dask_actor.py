@@ -143,6 +143,10 @@ class ShardActor:
         self.nbytes = int(x.nbytes + y.nbytes)
         self._last_end: float | None = None
 
+    def resume_at(self, round_in_epoch: int) -> None:
+        """Join an epoch in progress (a replacement for a lost worker); see ShardTrainer.resume_at."""
+        self.trainer.resume_at(round_in_epoch)
+
     def pid(self) -> int:
         return os.getpid()
 

@@ -369,17 +369,6 @@ def placement_frame(shard, classes: np.ndarray, model_spec, cores: int, rounds_p
 # --- task side ------------------------------------------------------------------------------
 
 
-def _position_mid_epoch(trainer, round_in_epoch: int) -> None:
-    """Put a fresh trainer at slice ``round_in_epoch`` of an epoch (resuming with several rounds per epoch).
-
-    A trainer that replaces a lost one must end the interrupted epoch when its siblings'
-    would have, so the driver's epoch bookkeeping (``epoch_end``) stays aligned. The
-    trainer has no public way to say this, hence the two private fields.
-    """
-    trainer._order = trainer.model.random_state.permutation(trainer.n_samples)
-    trainer._round = round_in_epoch
-
-
 def serve_shard(address: tuple[str, int], token: str, partition: int, tid: int, connect_timeout: float = 60.0) -> dict:
     """The task's whole life: connect, receive the shard once, train round after round, return a summary.
 
@@ -407,7 +396,7 @@ def serve_shard(address: tuple[str, int], token: str, partition: int, tid: int, 
         trainer = ShardTrainer(meta["shard"], x, y, classes, ModelSpec(**meta["model"]), cores=meta["cores"],
                                rounds_per_epoch=meta["rounds_per_epoch"])
         if meta["round_in_epoch"]:
-            _position_mid_epoch(trainer, meta["round_in_epoch"])
+            trainer.resume_at(meta["round_in_epoch"])
         fail_round = meta.get("fail_round")
         sock.settimeout(meta["idle_timeout"])
         send_frame(sock, {"op": "ready", "worker": trainer.worker, "place_s": time.perf_counter() - t})
