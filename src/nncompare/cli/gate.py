@@ -1,7 +1,8 @@
 """``nncompare gate``: benchmark a base commit against the current one and fail on a slowdown.
 
 It is ``asv continuous`` with the project's asv suite (docs/benchmarks.md), restricted by
-default to the local engine's training-time benchmarks so it takes minutes, not an hour:
+default to the local engine's training-time benchmarks (in CPU seconds, which a busy machine
+hardly disturbs) so it takes minutes, not an hour:
 asv builds both commits into its own environment, runs their benchmarks interleaved
 (base, head, base, head, so a machine that gets busier does not favour either), prints
 ``asv compare``'s table, and the gate exits 1 when a benchmark got slower than ``--factor``
@@ -19,7 +20,8 @@ import click
 
 from nncompare.errors import EngineError, UsageError
 
-DEFAULT_BENCH = r"^training\.(Train\.time_train|Epoch\.time_epoch)\('local'"
+# The local engine's training in CPU seconds (benchmarks/training.py says why not wall time).
+DEFAULT_BENCH = r"^training\.(TrainCPU\.time_train|EpochCPU\.time_epoch)\('local'"
 REGRESSED = "PERFORMANCE DECREASED"
 
 
@@ -91,8 +93,10 @@ def gate(base, head, factor, bench, config, env_spec, show_stderr):
     if _git(root, "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks", "pyproject.toml").stdout.strip():
         click.echo("nncompare gate: note: uncommitted changes are not benchmarked; asv builds commits", err=True)
     conf = ["--config", str(Path(config).resolve())] if config else []
-    machine = run_streaming(asv_command("machine", "--yes", *conf), root)
-    if machine[0] != 0:
+    machine = subprocess.run(asv_command("machine", "--yes", *conf), cwd=root, capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL)
+    if machine.returncode != 0:
+        click.echo(machine.stdout + machine.stderr, err=True)
         raise EngineError("'asv machine --yes' failed; see its output above")
     cmd = asv_command("continuous", *conf, "--factor", str(factor), "--split", "--no-only-changed", "--bench", bench)
     if env_spec:
