@@ -170,3 +170,28 @@ def test_five_fashion_mnist_epochs_track_at_least_084_and_dask_counts_its_worker
         workers = memory.track_peak_rss(cache, *key, "workers")
         assert workers > 0
         assert memory.track_peak_rss(cache, *key, "all") >= memory.track_peak_rss(cache, *key, "driver") + workers
+
+
+@pytest.mark.slow
+def test_publish_draws_graphs_and_compare_prints_a_table(asv_env, tmp_path):
+    """Results of two commits in a fresh clone: `asv publish` writes the site, `asv compare` the table."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    subprocess.run(["git", "branch", "--force", "main", "HEAD"], cwd=clone, check=True, capture_output=True)
+    commits = subprocess.run(["git", "rev-list", "--max-count=2", "HEAD"], cwd=clone, capture_output=True,
+                             text=True, check=True).stdout.split()[::-1]
+    if len(commits) < 2:
+        pytest.skip("this clone has a single commit")
+    bench = r"records\.DatasetInUse|training\.EpochCPU\.time_epoch\('local', 1,"
+    for commit in commits:  # this env's code, recorded under each commit: enough to draw and compare
+        done = asv("run", "--python=same", "--set-commit-hash", commit, "-b", bench, cwd=clone, env=asv_env)
+        assert done.returncode == 0, done.stdout + done.stderr
+    done = asv("publish", cwd=clone, env=asv_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    html = clone / ".asv" / "html"
+    assert (html / "index.html").is_file()
+    assert (html / "graphs" / "summary" / "training.EpochCPU.time_epoch.json").is_file()
+    done = asv("compare", *commits, cwd=clone, env=asv_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = next(line for line in done.stdout.splitlines() if "training.EpochCPU.time_epoch('local', 1, 1, '2g')" in line)
+    assert row.count("|") >= 5 and "ms" in row

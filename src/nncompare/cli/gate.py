@@ -78,7 +78,7 @@ def run_streaming(cmd: list[str], cwd: Path) -> tuple[int, str]:
 @click.option("--bench", "-b", default=DEFAULT_BENCH, show_default=True,
               help="asv regex selecting the benchmarks (default: the local engine's training times).")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
-              help="asv configuration (default: asv.conf.json at the clone's root).")
+              help="asv configuration in the clone's root (default: asv.conf.json there).")
 @click.option("--environment", "-E", "env_spec", default=None,
               help="asv environment spec, e.g. virtualenv:3.11 (default: the configuration's).")
 @click.option("--show-stderr", is_flag=True, help="Show the benchmarks' own output.")
