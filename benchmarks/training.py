@@ -71,10 +71,16 @@ class Train:
         self.spec = common.job_spec(engine, workers, cores, memory, epochs)
         self.engine = common.started_engine(self.spec)
         self.factory = common.reuse(self.engine)
+        self.used = False
 
     def time_train(self, engine, workers, cores, memory, epochs):
         from nncompare.training import run_job
 
+        if engine != "local" and self.used:
+            # Dask and Spark engines place shards once per start; asv_runner >= 0.3 re-runs setup
+            # (a fresh cluster) before every sample, older ones would reuse this one
+            raise RuntimeError("a started cluster trains once per sample; upgrade asv_runner to 0.3 or newer")
+        self.used = True
         run_job(self.spec, dataset=self.data, engine_factory=self.factory)
 
     def teardown(self, engine, workers, cores, memory, epochs):
