@@ -38,6 +38,13 @@ def test_gate_refuses_an_unknown_base():
     assert "unknown commit 'no-such-branch-anywhere'" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_gate_refuses_a_config_outside_the_clone_root(tmp_path):
+    elsewhere = tmp_path / "asv.conf.json"
+    elsewhere.write_text("{}")
+    done = gate("--config", str(elsewhere), cwd=ROOT)
+    assert done.returncode == 2 and "in the clone's root" in done.stderr
+
+
 def test_gate_refuses_a_factor_that_cannot_mean_slower():
     assert gate("--factor", "0.9", cwd=ROOT).returncode == 2
 

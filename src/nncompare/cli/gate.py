@@ -92,7 +92,13 @@ def gate(base, head, factor, bench, config, env_spec, show_stderr):
     base_hash, head_hash = resolve(root, base), resolve(root, head)
     if _git(root, "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks", "pyproject.toml").stdout.strip():
         click.echo("nncompare gate: note: uncommitted changes are not benchmarked; asv builds commits", err=True)
-    conf = ["--config", str(Path(config).resolve())] if config else []
+    conf = []
+    if config:
+        path = Path(config).resolve()
+        if not path.is_file() or path.parent != root:
+            # asv reads "repo": "." and its folders relative to the configuration's folder
+            raise UsageError(f"--config {config}: give an asv configuration file in the clone's root, {root}")
+        conf = ["--config", str(path)]
     machine = subprocess.run(asv_command("machine", "--yes", *conf), cwd=root, capture_output=True, text=True,
                              stdin=subprocess.DEVNULL)
     if machine.returncode != 0:
