@@ -1,0 +1,199 @@
+"""What the benchmark classes share: the grid, the dataset, and which combinations can run here.
+
+This module holds no benchmark (asv collects only ``time_``/``track_``/``peakmem_`` names).
+Everything expensive it offers (loading the data, starting a cluster, running a whole job in
+a child process) is meant for ``setup``/``setup_cache``, never for the timed part.
+
+Environment variables:
+
+``NNCOMPARE_ASV_GRID``
+    ``quick`` (default): a grid that fits a 2-core CI machine (one commit in well under
+    20 minutes). ``paper``: the seed paper's configurations (cores x workers x memory per
+    worker: 4x9x11g, 5x7x13g, 6x5x19g; 10/100/1000/10000 epochs), for a real cluster.
+``NNCOMPARE_ASV_DASK_CLUSTER`` / ``NNCOMPARE_ASV_SPARK_CLUSTER``
+    A scheduler address / Spark master to run on instead of a cluster started on this
+    machine; combinations are then not checked against this machine's cores and memory.
+``NNCOMPARE_ASV_DATASET``
+    Force a dataset. By default Fashion-MNIST, else MNIST, when at hand (``NNCOMPARE_DATA_DIR``,
+    the download cache or the system copy; never downloaded), else scikit-learn's ``digits``.
+    ``datasets.DatasetInUse`` records which one ran.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+GRID_ENV = "NNCOMPARE_ASV_GRID"
+DATASET_ENV = "NNCOMPARE_ASV_DATASET"
+CLUSTER_ENVS = {"dask": "NNCOMPARE_ASV_DASK_CLUSTER", "spark": "NNCOMPARE_ASV_SPARK_CLUSTER"}
+
+ENGINES = ["local", "dask", "spark"]
+DATASET_PREFERENCE = ("fashion-mnist", "mnist")
+
+# Each grid: the values of each parameter; "configs" limits the cross product to whole
+# (cores, workers, memory) configurations; "timeout" bounds one benchmark's process (s).
+GRIDS = {
+    "quick": {
+        "workers": [1, 2], "cores": [1], "memory": ["2g"], "epochs": [5],
+        "configs": None, "timeout": 900,
+    },
+    "paper": {
+        "workers": [5, 7, 9], "cores": [4, 5, 6], "memory": ["11g", "13g", "19g"], "epochs": [10, 100, 1000, 10000],
+        "configs": {(4, 9, "11g"), (5, 7, "13g"), (6, 5, "19g")}, "timeout": 7 * 24 * 3600,
+    },
+}
+
+
+def grid_name() -> str:
+    name = os.environ.get(GRID_ENV, "quick") or "quick"
+    if name not in GRIDS:
+        raise ValueError(f"{GRID_ENV}={name!r}: choose one of {', '.join(GRIDS)}")
+    return name
+
+
+GRID = GRIDS[grid_name()]
+
+TOPOLOGY_PARAMS = [ENGINES, GRID["workers"], GRID["cores"], GRID["memory"]]
+TOPOLOGY_NAMES = ["engine", "workers", "cores_per_worker", "memory_per_worker"]
+JOB_PARAMS = [*TOPOLOGY_PARAMS, GRID["epochs"]]
+JOB_NAMES = [*TOPOLOGY_NAMES, "epochs"]
+
+
+def cluster_address(engine: str) -> str | None:
+    env = CLUSTER_ENVS.get(engine)
+    return (os.environ.get(env) or None) if env else None
+
+
+def skip_reason(engine: str, workers: int, cores: int, memory: str) -> str | None:
+    """Why this combination cannot run here (None: it can). Cheap: no cluster is started."""
+    configs = GRID["configs"]
+    if configs is not None and (cores, workers, memory) not in configs:
+        return f"{cores} cores x {workers} workers x {memory} is not one of the {grid_name()} grid's configurations"
+    from nncompare.engines import engine_class
+    from nncompare.errors import UsageError
+
+    try:
+        engine_class(engine)
+    except UsageError as exc:  # the engine's module or its dependencies are not installed
+        return str(exc)
+    if cluster_address(engine):
+        return None
+    have_cores = os.cpu_count() or 1
+    # the local engine runs its shards one after another; the others run them side by side
+    need_cores = cores if engine == "local" else workers * cores
+    if need_cores > have_cores:
+        return f"{engine} with {workers} workers x {cores} cores needs {need_cores} cores; this machine has {have_cores}"
+    if engine != "local":
+        import psutil
+
+        from nncompare.job import format_memory, parse_memory
+
+        need = workers * parse_memory(memory)
+        have = psutil.virtual_memory().total
+        if need > have:
+            return f"{workers} workers x {memory} need {format_memory(need)}; this machine has {format_memory(have)}"
+    return None
+
+
+def skip_if_cannot_run(engine, workers, cores, memory) -> None:
+    """asv skips a benchmark whose setup raises NotImplementedError."""
+    reason = skip_reason(engine, workers, cores, memory)
+    if reason:
+        raise NotImplementedError(reason)
+
+
+def _at_hand(name: str) -> bool:
+    from nncompare.data import locate
+    from nncompare.errors import NNCompareError
+
+    try:
+        locate(name, download=False)
+    except NNCompareError:
+        return False
+    return True
+
+
+@functools.cache
+def dataset_name() -> str:
+    forced = os.environ.get(DATASET_ENV)
+    if forced:
+        return forced
+    return next((name for name in DATASET_PREFERENCE if _at_hand(name)), "digits")
+
+
+@functools.cache
+def dataset():
+    """The dataset, loaded once per benchmark process (asv forks one per benchmark)."""
+    from nncompare.data import load_dataset
+
+    return load_dataset(dataset_name())
+
+
+def job_spec(engine: str, workers: int, cores: int, memory: str, epochs: int = 1):
+    """The job every benchmark runs: the project's default model, scikit-learn's stopping rule."""
+    from nncompare.job import JobSpec, Topology, parse_memory
+
+    topology = Topology(workers=workers, cores_per_worker=cores, memory_per_worker_bytes=parse_memory(memory))
+    return JobSpec(dataset=dataset_name(), engine=engine, epochs=epochs, topology=topology)
+
+
+def started_engine(spec):
+    """Create and start the spec's engine (this is the cluster start-up) in setup."""
+    from nncompare.engines import create_engine
+
+    engine = create_engine(spec, cluster_address(spec.engine))
+    try:
+        engine.start()
+    except BaseException:
+        engine.close()
+        raise
+    return engine
+
+
+def reuse(engine):
+    """An ``engine_factory`` for ``run_job`` that hands it an already started engine.
+
+    ``run_job`` starts and closes the engine it creates; wrapped like this, both are no-ops,
+    so the timed training excludes cluster start-up and the cluster survives for teardown.
+    """
+    from nncompare.engines.base import Engine
+
+    class Started(Engine):
+        name = engine.name
+
+        def place(self, shards, classes, rounds_per_epoch=1):
+            return engine.place(shards, classes, rounds_per_epoch)
+
+        def run_round(self, weights):
+            return engine.run_round(weights)
+
+        def describe(self):
+            return engine.describe()
+
+    return lambda spec, cluster=None: Started(spec, cluster)
+
+
+def run_in_child(engine: str, workers: int, cores: int, memory: str, epochs: int, timeout: float) -> dict:
+    """Run one whole job in a fresh process with the CLI and return its record.
+
+    A fresh process per job, because the driver's peak RSS is a per-process high-water mark:
+    jobs run one after another in one process would each report the largest so far.
+    Returns ``{"error": ...}`` when the job fails.
+    """
+    args = [sys.executable, "-c", "from nncompare.cli import main; main()", "run", "--json", "--quiet",
+            "--engine", engine, "--dataset", dataset_name(), "--epochs", str(epochs),
+            "--workers", str(workers), "--cores", str(cores), "--memory", memory]
+    if cluster_address(engine):
+        args += ["--cluster", cluster_address(engine)]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return {"error": f"{engine} job did not finish in {timeout:.0f} s"}
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"{engine} job failed with exit code {done.returncode}: {tail}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,0 +1,167 @@
+"""Training time on each engine: cluster start-up, a whole job of E epochs, one steady-state epoch.
+
+Each benchmark starts its cluster in ``setup``, so the timed part is training alone. asv
+(asv_runner >= 0.3) re-runs setup and teardown around every sample and ends each benchmark's
+process with ``os._exit``, so a cluster is closed in teardown after every sample (nothing
+left open would ever be closed); distributed engines take fewer samples, their setup being
+the slow part. The local engine holds no processes or ports: its placed trainers are kept for
+the whole process, so re-running setup costs nothing.
+
+``TrainCPU`` and ``EpochCPU`` time the local engine in CPU seconds of the benchmark process
+(all of its training work is in that process): unlike wall time, that hardly moves when other
+programs load the machine, which makes them the benchmarks ``nncompare gate`` compares.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import common
+
+_LOCAL_EPOCHS = {}  # (workers, cores, memory) -> placed Epoch state, for the local engine only
+
+
+def _fewer_samples_for_clusters(bench, engine):
+    # asv reads these again after setup. Each sample of a cluster engine starts its cluster
+    # (Spark: ~10 s here), so take a second sample in a round only when the first was quick;
+    # rounds still give every parameter two samples, in two processes.
+    if engine != "local":
+        bench.repeat = (1, 2, 20.0)
+        bench.min_run_count = 1
+
+
+class ClusterStartup:
+    """Bringing the engine up (``Engine.start``): the cost every job pays before its first epoch."""
+
+    params = common.TOPOLOGY_PARAMS
+    param_names = common.TOPOLOGY_NAMES
+    timeout = common.GRID["timeout"]
+    rounds = 1
+    repeat = (1, 3, 30.0)
+    min_run_count = 1
+    warmup_time = 0  # a warm-up call would start the already started engine again
+
+    def setup(self, engine, workers, cores, memory):
+        common.skip_if_cannot_run(engine, workers, cores, memory)
+        from nncompare.engines import create_engine
+
+        spec = common.job_spec(engine, workers, cores, memory)
+        self.engine = create_engine(spec, common.cluster_address(engine))
+
+    def time_start(self, engine, workers, cores, memory):
+        self.engine.start()
+
+    def teardown(self, engine, workers, cores, memory):
+        engine_obj = getattr(self, "engine", None)
+        if engine_obj is not None:
+            engine_obj.close()
+
+
+class Train:
+    """A whole job as ``nncompare.training.run_job`` runs it: place, E epochs (or fewer, when
+    scikit-learn's stopping rule ends it), evaluation; the cluster is already up."""
+
+    params = common.JOB_PARAMS
+    param_names = common.JOB_NAMES
+    timeout = common.GRID["timeout"]
+    repeat = (2, 5, 30.0)
+    warmup_time = 0
+
+    def setup(self, engine, workers, cores, memory, epochs):
+        common.skip_if_cannot_run(engine, workers, cores, memory)
+        _fewer_samples_for_clusters(self, engine)
+        self.data = common.dataset()
+        self.spec = common.job_spec(engine, workers, cores, memory, epochs)
+        self.engine = common.started_engine(self.spec)
+        self.factory = common.reuse(self.engine)
+        self.used = False
+
+    def time_train(self, engine, workers, cores, memory, epochs):
+        from nncompare.training import run_job
+
+        if engine != "local" and self.used:
+            # Dask and Spark engines place shards once per start; asv_runner >= 0.3 re-runs setup
+            # (a fresh cluster) before every sample, older ones would reuse this one
+            raise RuntimeError("a started cluster trains once per sample; upgrade asv_runner to 0.3 or newer")
+        self.used = True
+        run_job(self.spec, dataset=self.data, engine_factory=self.factory)
+
+    def teardown(self, engine, workers, cores, memory, epochs):
+        engine_obj = getattr(self, "engine", None)
+        if engine_obj is not None:
+            engine_obj.close()
+
+
+class Epoch:
+    """One epoch once training is under way: the engine's rounds plus the driver's averaging.
+
+    Setup places the shards and trains one epoch first, so the timed epoch starts from
+    averaged weights with warm trainers, as every epoch after the first does in a real run.
+    """
+
+    params = common.TOPOLOGY_PARAMS
+    param_names = common.TOPOLOGY_NAMES
+    timeout = common.GRID["timeout"]
+    repeat = (3, 10, 20.0)
+    warmup_time = 0
+
+    def setup(self, engine, workers, cores, memory):
+        common.skip_if_cannot_run(engine, workers, cores, memory)
+        _fewer_samples_for_clusters(self, engine)
+        key = (workers, cores, memory)
+        if engine == "local" and key in _LOCAL_EPOCHS:
+            self.state = _LOCAL_EPOCHS[key]
+            return
+        self.state = _PlacedJob(common.job_spec(engine, workers, cores, memory))
+        self.state.epoch()  # the first epoch: initialisation, first partial_fit calls
+        if engine == "local":
+            _LOCAL_EPOCHS[key] = self.state
+
+    def time_epoch(self, engine, workers, cores, memory):
+        self.state.epoch()
+
+    def teardown(self, engine, workers, cores, memory):
+        state = getattr(self, "state", None)
+        if state is not None and engine != "local":
+            state.engine.close()
+
+
+class _PlacedJob:
+    """A started engine with the shards placed: what ``run_job`` holds between its epochs."""
+
+    def __init__(self, spec):
+        from nncompare.partition import make_shards
+        from nncompare.training import rounds_per_epoch, training_data
+
+        data = common.dataset()
+        self.engine = common.started_engine(spec)
+        try:
+            x, y = training_data(spec, data)
+            shards = make_shards(x, y, spec.topology.workers, spec.partition, spec.model.seed)
+            self.n_rounds = rounds_per_epoch(spec, [len(s) for s in shards])
+            self.engine.place(shards, data.classes, self.n_rounds)
+        except BaseException:
+            self.engine.close()
+            raise
+        self.weights = None
+
+    def epoch(self):
+        from nncompare.averaging import average_weights
+
+        for _ in range(self.n_rounds):
+            updates = self.engine.run_round(self.weights).updates
+            self.weights = average_weights([u.weights for u in updates], [u.n_samples for u in updates])
+
+
+class TrainCPU(Train):
+    """``Train`` on the local engine in CPU seconds of this process (the gate's benchmark)."""
+
+    params = [["local"], *common.JOB_PARAMS[1:]]
+    timer = time.process_time
+
+
+class EpochCPU(Epoch):
+    """``Epoch`` on the local engine in CPU seconds of this process (the gate's benchmark)."""
+
+    params = [["local"], *common.TOPOLOGY_PARAMS[1:]]
+    timer = time.process_time
