@@ -342,6 +342,11 @@ class WeightService:
             self._conns.clear()
             self._cond.notify_all()
         try:
+            # shutdown() wakes the accept thread; close() alone leaves it blocked in accept()
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self._listener.close()
         except OSError:
             pass
