@@ -41,12 +41,12 @@ def test_gate_refuses_an_unknown_base():
 def test_gate_refuses_a_config_outside_the_clone_root(tmp_path):
     elsewhere = tmp_path / "asv.conf.json"
     elsewhere.write_text("{}")
-    done = gate("--config", str(elsewhere), cwd=ROOT)
+    done = gate("--config", str(elsewhere), "--base", "HEAD", cwd=ROOT)
     assert done.returncode == 2 and "in the clone's root" in done.stderr
 
 
 def test_gate_refuses_a_factor_that_cannot_mean_slower():
-    assert gate("--factor", "0.9", cwd=ROOT).returncode == 2
+    assert gate("--factor", "0.9", "--base", "HEAD", cwd=ROOT).returncode == 2
 
 
 def test_default_selection_is_the_local_engines_training_times():

@@ -45,6 +45,9 @@ def repo_root() -> Path:
 
 def resolve(root: Path, name: str) -> str:
     done = _git(root, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
+    if done.returncode != 0 and "/" not in name:
+        # a CI checkout often has no local branch, only the remote's (origin/main)
+        done = _git(root, "rev-parse", "--verify", "--quiet", f"origin/{name}^{{commit}}")
     if done.returncode != 0:
         raise UsageError(f"unknown commit {name!r}; pass --base with a branch, tag or commit of this clone")
     return done.stdout.strip()
