@@ -47,9 +47,9 @@ def test_conf_is_what_ci_and_the_gate_rely_on():
 
     conf = load_json(str(ROOT / "asv.conf.json"), js_comments=True)
     assert conf["repo"] == "." and conf["branches"] == ["main"] and conf["environment_type"] == "virtualenv"
-    assert all(conf[k].startswith(".asv/") for k in ("env_dir", "results_dir", "html_dir"))
+    assert all(conf[k].startswith(".asv/") for k in ("env_dir", "results_dir")) and conf["html_dir"] == "html"
     assert "{wheel_file}[dask,spark]" in conf["install_command"][0]
-    ignored = subprocess.run(["git", "check-ignore", ".asv/results/x.json", ".asv/html/index.html", ".asv/env/x"],
+    ignored = subprocess.run(["git", "check-ignore", ".asv/results/x.json", "html/index.html", ".asv/env/x"],
                              cwd=ROOT, capture_output=True, text=True)
     assert len(ignored.stdout.split()) == 3
 
@@ -176,7 +176,7 @@ def test_publish_draws_graphs_and_compare_prints_a_table(asv_env, tmp_path):
     """Results of two commits in a fresh clone: `asv publish` writes the site, `asv compare` the table."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-    subprocess.run(["git", "branch", "--force", "main", "HEAD"], cwd=clone, check=True, capture_output=True)
+    subprocess.run(["git", "checkout", "--quiet", "-B", "main", "HEAD"], cwd=clone, check=True, capture_output=True)
     commits = subprocess.run(["git", "rev-list", "--max-count=2", "HEAD"], cwd=clone, capture_output=True,
                              text=True, check=True).stdout.split()[::-1]
     if len(commits) < 2:
@@ -188,7 +188,7 @@ def test_publish_draws_graphs_and_compare_prints_a_table(asv_env, tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
     done = asv("publish", cwd=clone, env=asv_env)
     assert done.returncode == 0, done.stdout + done.stderr
-    html = clone / ".asv" / "html"
+    html = clone / "html"
     assert (html / "index.html").is_file()
     assert (html / "graphs" / "summary" / "training.EpochCPU.time_epoch.json").is_file()
     done = asv("compare", *commits, cwd=clone, env=asv_env)
