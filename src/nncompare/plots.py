@@ -95,17 +95,22 @@ def time_vs_epochs(records, out: Path, plt) -> str:
         x = [s.epochs_run for s in sums]
         xs += x
         ax.plot(x, [s.wall_s for s in sums], label=label, **_style([sums[0].first], configs))
-    _log_if_wide(ax, xs)
-    if ax.get_xscale() == "linear":
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epochs run")
-    ax.set_ylabel("wall time (s)")
-    ax.set_title("This study: wall time vs epochs")
-    ax.legend(fontsize=7)
+    _label_epoch_axes(ax, xs, "epochs run", "wall time (s)", "This study: wall time vs epochs")
     if with_paper:
         _paper_panel(axes[0][1], lambda p: p.wall_s, "wall time (s)")
     _save(fig, out, "time_vs_epochs")
     return "Wall time against epochs"
+
+
+def _label_epoch_axes(ax, epochs, xlabel: str, ylabel: str, title: str) -> None:
+    """An epochs x-axis (log when the runs span decades, whole numbers otherwise), labels, legend."""
+    _log_if_wide(ax, epochs)
+    if ax.get_xscale() == "linear":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
 
 
 def accuracy_vs_epochs(records, out: Path, plt) -> str:
@@ -122,13 +127,8 @@ def accuracy_vs_epochs(records, out: Path, plt) -> str:
         curve = r["accuracy_curve"]
         ax.plot(range(1, len(curve) + 1), 100 * np.asarray(curve), markevery=max(1, len(curve) // 10), label=label,
                 **_style([r], configs))
-    _log_if_wide(ax, [1, *(r["epochs_run"] for r in longest.values())])
-    if ax.get_xscale() == "linear":
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("This study: test accuracy after each epoch")
-    ax.legend(fontsize=7)
+    _label_epoch_axes(ax, [1, *(r["epochs_run"] for r in longest.values())], "epoch", "test accuracy (%)",
+                      "This study: test accuracy after each epoch")
     if with_paper:
         _paper_panel(axes[0][1], lambda p: 100 * p.test_accuracy, "test accuracy (%)")
     _save(fig, out, "accuracy_vs_epochs")
