@@ -3,7 +3,6 @@ cannot run here, and its tracks report what the records measured."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
