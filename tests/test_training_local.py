@@ -20,6 +20,7 @@ def test_record_has_the_stable_keys_and_phases_add_up(small_spec, digits):
     assert record["epochs_run"] == len(record["epoch_s"]) == 3
     assert 0.5 < record["test_accuracy"] <= 1.0
     assert record["peak_rss_bytes"]["driver"] > 0
+    assert record["peak_rss_bytes"]["workers"] == 0  # the local engine has no worker processes
 
 
 def test_one_worker_one_round_per_epoch_equals_plain_partial_fit(digits):

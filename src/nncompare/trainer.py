@@ -33,6 +33,11 @@ def blas_threads(cores: int):
     return _controller.limit(limits=cores, user_api="blas")
 
 
+def worker_id() -> str:
+    """``host:pid`` of this process: how updates say where they were computed."""
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
 def peak_rss_bytes() -> int:
     """This process image's peak resident set size.
 
@@ -79,7 +84,7 @@ class ShardTrainer:
         self.spec, self.cores, self.rounds_per_epoch = spec, cores, rounds_per_epoch
         self.model = make_model(spec)
         self.flat: np.ndarray | None = None
-        self.worker = f"{os.uname().nodename}:{os.getpid()}"
+        self.worker = worker_id()
         self._order: np.ndarray | None = None
         self._round = 0
         self._epoch_loss = 0.0

@@ -21,7 +21,7 @@ from nncompare.job import JobSpec
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import PHASES, commit, machine, versions
-from nncompare.trainer import peak_rss_bytes
+from nncompare.trainer import peak_rss_bytes, worker_id
 
 Progress = Callable[[dict], None]
 
@@ -130,8 +130,8 @@ def run_job(spec: JobSpec, *, data_dir=None, cluster: str | None = None, progres
 
     booked = sum(v for k, v in phases.items() if k != "other")
     phases["other"] = max(0.0, wall_s - startup_s - booked)
-    driver_pid_worker = f"{machine()['hostname']}:{__import__('os').getpid()}"
-    workers = {w: b for w, b in worker_peaks.items() if w != driver_pid_worker}
+    # the local engine trains in this process: its "worker" peak is the driver's, counted once
+    workers = {w: b for w, b in worker_peaks.items() if w != worker_id()}
     topo = spec.topology
     return {
         "engine": spec.engine,
