@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from nncompare.clocks import Reading, Span
 from nncompare.job import ModelSpec
 from nncompare.model import bind_flat, make_model, prime
 
@@ -56,9 +57,28 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+@dataclass(frozen=True)
+class RoundPosition:
+    """Where a round stands in the run; the training run owns this count, engines pass it on."""
+
+    number: int  #: 1-based, counted over the whole run
+    epoch: int  #: 1-based
+    index: int  #: 0-based position within the epoch
+    per_epoch: int = 1  #: rounds per epoch
+
+    @classmethod
+    def of(cls, number: int, per_epoch: int) -> RoundPosition:
+        """The position of round ``number`` (1-based) when an epoch has ``per_epoch`` rounds."""
+        return cls(number, (number - 1) // per_epoch + 1, (number - 1) % per_epoch, per_epoch)
+
+
 @dataclass
 class ShardUpdate:
-    """What a worker returns after a round: new weights plus its own measurements."""
+    """What a worker returns after a round: new weights plus its own measurements.
+
+    ``compute_s``, ``compute_cpu_s`` and ``compute_runqueue_s`` are the wall, on-CPU and
+    waiting-for-a-CPU seconds of the round's ``partial_fit`` on the thread that ran it.
+    """
 
     shard: int
     weights: np.ndarray
@@ -68,6 +88,8 @@ class ShardUpdate:
     peak_rss_bytes: int
     worker: str
     epoch_end: bool = True
+    compute_cpu_s: float = 0.0
+    compute_runqueue_s: float = 0.0
 
 
 class ShardTrainer:
@@ -79,8 +101,9 @@ class ShardTrainer:
     """
 
     def __init__(self, shard: int, x: np.ndarray, y: np.ndarray, classes: np.ndarray, spec: ModelSpec,
-                 cores: int = 1, rounds_per_epoch: int = 1):
+                 cores: int = 1, rounds_per_epoch: int = 1, before_round=None):
         self.shard, self.x, self.y, self.classes = shard, x, y, classes
+        self.before_round = before_round
         self.spec, self.cores, self.rounds_per_epoch = spec, cores, rounds_per_epoch
         self.model = make_model(spec)
         self.flat: np.ndarray | None = None
@@ -111,21 +134,24 @@ class ShardTrainer:
         else:
             self.model.partial_fit(x, y)
 
-    def train_round(self, weights: np.ndarray | None) -> ShardUpdate:
+    def train_round(self, weights: np.ndarray | None, position: RoundPosition | None = None) -> ShardUpdate:
         """Load ``weights`` (None on the first round: keep the seeded initialisation) and train."""
+        if self.before_round is not None and position is not None:
+            self.before_round(self.shard, position)
         if weights is not None:
             if self.flat is None:
                 self.flat = prime(self.model, self.x, self.y, self.classes)
             self.flat[...] = weights
-        start = time.perf_counter()
+        start = Reading.now()
         with blas_threads(self.cores):
             if self.rounds_per_epoch == 1:
                 self._fit(self.x, self.y)
                 n, loss, epoch_end = self.n_samples, float(self.model.loss_), True
             else:
                 n, loss, epoch_end = self._train_chunk()
-        compute = time.perf_counter() - start
-        return ShardUpdate(self.shard, self.flat.copy(), n, loss, compute, peak_rss_bytes(), self.worker, epoch_end)
+        span = Span.between(start, Reading.now())
+        return ShardUpdate(self.shard, self.flat.copy(), n, loss, span.wall_s, peak_rss_bytes(), self.worker, epoch_end,
+                           compute_cpu_s=span.cpu_s, compute_runqueue_s=span.runqueue_s)
 
     def _train_chunk(self):
         if self._round == 0:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from nncompare.engines.base import Engine, RoundResult
+from nncompare.engines.base import Engine, RoundPosition, RoundResult
+from nncompare.engines.options import EngineOptions
 from nncompare.errors import UsageError
 
 ENGINE_CLASSES = {
@@ -29,8 +30,8 @@ def engine_class(name: str) -> type[Engine]:
     return getattr(module, class_name)
 
 
-def create_engine(spec, cluster: str | None = None) -> Engine:
-    return engine_class(spec.engine)(spec, cluster=cluster)
+def create_engine(spec, cluster: str | None = None, options: EngineOptions | None = None) -> Engine:
+    return engine_class(spec.engine)(spec, cluster=cluster, options=options)
 
 
-__all__ = ["Engine", "RoundResult", "create_engine", "engine_class"]
+__all__ = ["Engine", "EngineOptions", "RoundPosition", "RoundResult", "create_engine", "engine_class"]

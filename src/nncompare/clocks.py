@@ -1,0 +1,65 @@
+"""Clocks that tell working from waiting: wall time, thread CPU time and run-queue delay.
+
+A thread's run-queue delay (time it was ready to run but had no CPU) is the second field of
+``/proc/thread-self/schedstat``, in nanoseconds. Wall time minus that delay is almost as
+steady under load as CPU time, yet it still counts sleeps, locks and socket waits; that is
+what makes it the measure a gate can trust on a busy machine (``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+def runqueue_s() -> float:
+    """Seconds this thread has spent waiting for a CPU since it started (0.0 where Linux does not say)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Three clocks read at one moment, for the calling thread."""
+
+    wall: float
+    cpu: float
+    runqueue: float
+
+    @classmethod
+    def now(cls) -> Reading:
+        return cls(time.perf_counter(), time.thread_time(), runqueue_s())
+
+
+@dataclass(frozen=True)
+class Span:
+    """What a thread did between two readings: wall, on-CPU and waiting-for-a-CPU seconds."""
+
+    wall_s: float
+    cpu_s: float
+    runqueue_s: float
+
+    @classmethod
+    def between(cls, start: Reading, end: Reading) -> Span:
+        return cls(end.wall - start.wall, end.cpu - start.cpu, max(0.0, end.runqueue - start.runqueue))
+
+    @property
+    def active_s(self) -> float:
+        """Wall time less run-queue delay: what the span took had it had a CPU whenever it wanted one."""
+        return max(0.0, self.wall_s - self.runqueue_s)
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...`` then ``sw.span``."""
+
+    span: Span
+
+    def __enter__(self) -> Stopwatch:
+        self._start = Reading.now()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.span = Span.between(self._start, Reading.now())
