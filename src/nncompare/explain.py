@@ -7,26 +7,11 @@ next to each check, so a different results file can give a different verdict.
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from nncompare.paper import load_seed_paper
-from nncompare.whatif import job_group
-
-#: Components of an epoch, and the record fields they come from.
-COMPONENTS = {
-    "compute": ("compute",),
-    "transfer": ("transfer",),
-    "averaging": ("average",),
-    "scheduling/idle": ("other",),
-    "evaluation": ("evaluate",),
-    "start-up": ("startup", "place"),
-}
-
-
-def _median(values):
-    return statistics.median(values) if values else float("nan")
+from nncompare.results import COMPONENTS, component_seconds, group_by, job_group, median, steady_epoch_s, topology_group
 
 
 def breakdown(records: list[dict]) -> dict[str, dict]:
@@ -44,9 +29,8 @@ def breakdown(records: list[dict]) -> dict[str, dict]:
         rows = [r for r in records if r["engine"] == engine]
         seconds = dict.fromkeys(COMPONENTS, 0.0)
         for r in rows:
-            phases = {**r["phases_s"], "startup": r["startup_s"]}
-            for name, keys in COMPONENTS.items():
-                seconds[name] += sum(phases.get(k, 0.0) for k in keys)
+            for name, s in component_seconds(r).items():
+                seconds[name] += s
         total = sum(seconds.values())
         epochs = sum(r["epochs_run"] for r in rows)
         worker_compute = sum(sum(x.get("worker_compute_s", [])) for r in rows for x in r.get("rounds", []))
@@ -81,10 +65,7 @@ def _pp(x: float) -> str:
 
 def _epoch_groups(records):
     """Records that differ only in topology: same engine, data, model and maximum epochs."""
-    groups = defaultdict(list)
-    for r in records:
-        groups[(*job_group(r), r["epochs"])].append(r)
-    return groups
+    return group_by(records, lambda r: (*job_group(r), r["epochs"]))
 
 
 def check_identical_accuracy(records: list[dict]) -> Finding:
@@ -115,7 +96,7 @@ def check_identical_accuracy(records: list[dict]) -> Finding:
             by_w[r["workers"]].append(r["test_accuracy"])
         if len(by_w) < 2:
             continue
-        accs = {w: _median(v) for w, v in sorted(by_w.items())}
+        accs = {w: median(v) for w, v in sorted(by_w.items())}
         spread = max(accs.values()) - min(accs.values())
         ours[key[0]].append(spread)
         evidence.append(f"ours, {key[0]} {key[1]} {key[-1]} epochs: accuracy by workers "
@@ -172,14 +153,14 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
                         f"stopped early, at epoch {min(r['epochs_run'] for r in rows)}–{max(r['epochs_run'] for r in rows)} "
                         f"(caps {', '.join(str(c) for c in sorted({r['epochs'] for r in rows}))})")
     same_time = []
-    for key, rows in _topology_groups(stopped).items():
+    for key, rows in group_by(stopped, topology_group).items():
         caps = defaultdict(list)
         for r in rows:
             caps[r["epochs"]].append(r)
         if len(caps) >= 2:
             lo, hi = min(caps), max(caps)
-            t_lo, t_hi = _median([r["wall_s"] for r in caps[lo]]), _median([r["wall_s"] for r in caps[hi]])
-            n_lo, n_hi = _median([r["epochs_run"] for r in caps[lo]]), _median([r["epochs_run"] for r in caps[hi]])
+            t_lo, t_hi = median([r["wall_s"] for r in caps[lo]]), median([r["wall_s"] for r in caps[hi]])
+            n_lo, n_hi = median([r["epochs_run"] for r in caps[lo]]), median([r["epochs_run"] for r in caps[hi]])
             same_time.append(abs(t_hi / t_lo - 1))
             evidence.append(f"ours, {key[0]} {key[-3]}w x {key[-2]}c: cap {lo} ran {n_lo:g} epochs in {t_lo:.2f} s, "
                             f"cap {hi} ran {n_hi:g} epochs in {t_hi:.2f} s (ratio {t_hi / t_lo:.2f})")
@@ -187,13 +168,6 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
     if same_time and max(same_time) > 0.5:
         verdict = "partly supported: runs stop early, but runs with different caps still differ in time by over 50 %"
     return Finding(claim, verdict, evidence)
-
-
-def _topology_groups(records):
-    groups = defaultdict(list)
-    for r in records:
-        groups[(*job_group(r), r["workers"], r["cores_per_worker"], r["memory_per_worker_bytes"])].append(r)
-    return groups
 
 
 def check_too_small(records: list[dict], shares: dict[str, dict]) -> Finding:
@@ -213,12 +187,12 @@ def check_too_small(records: list[dict], shares: dict[str, dict]) -> Finding:
         rows = [r for r in records if r["engine"] == engine]
         by_w = defaultdict(list)
         for r in rows:
-            by_w[r["workers"]].append(statistics.fmean(r["epoch_s"]))
+            by_w[r["workers"]].append(steady_epoch_s(r))
         fastest_w = None
         if len(by_w) >= 2:
-            means = {w: _median(v) for w, v in by_w.items()}
-            fastest_w = min(means, key=means.get)
-            line += ("; mean epoch time by workers: " + ", ".join(f"W={w}: {means[w]:.3f} s" for w in sorted(means))
+            steady = {w: median(v) for w, v in by_w.items()}
+            fastest_w = min(steady, key=steady.get)
+            line += ("; steady epoch time by workers: " + ", ".join(f"W={w}: {steady[w]:.3f} s" for w in sorted(steady))
                      + f" (fastest at W={fastest_w})")
         evidence.append(line)
         if b["concurrency"] < 1.2:
@@ -255,10 +229,10 @@ def check_dask_faster(records: list[dict]) -> Finding:
         groups[(r["dataset"], r["workers"], r["cores_per_worker"], r["epochs"])][r["engine"]].append(r)
     for (dataset, w, c, e), by_engine in sorted(groups.items()):
         if "dask" in by_engine and "spark" in by_engine:
-            d = _median([r["wall_s"] for r in by_engine["dask"]])
-            s = _median([r["wall_s"] for r in by_engine["spark"]])
-            ds = _median([r["startup_s"] for r in by_engine["dask"]])
-            ss = _median([r["startup_s"] for r in by_engine["spark"]])
+            d = median([r["wall_s"] for r in by_engine["dask"]])
+            s = median([r["wall_s"] for r in by_engine["spark"]])
+            ds = median([r["startup_s"] for r in by_engine["dask"]])
+            ss = median([r["startup_s"] for r in by_engine["spark"]])
             ours.append(s / d)
             evidence.append(f"ours, {dataset} {w}w x {c}c, {e} epochs: Spark {s:.2f} s (start-up {ss:.2f} s), "
                             f"Dask {d:.2f} s (start-up {ds:.2f} s): ratio {s / d:.2f}")
