@@ -141,40 +141,22 @@ def job_spec(engine: str, workers: int, cores: int, memory: str, epochs: int = 1
     return JobSpec(dataset=dataset_name(), engine=engine, epochs=epochs, topology=topology)
 
 
-def started_engine(spec):
-    """Create and start the spec's engine (this is the cluster start-up) in setup."""
-    from nncompare.engines import create_engine
+def training_run(spec):
+    """A :class:`~nncompare.training.TrainingRun` of ``spec`` with its engine started (setup's work).
 
-    engine = create_engine(spec, cluster_address(spec.engine))
-    try:
-        engine.start()
-    except BaseException:
-        engine.close()
-        raise
-    return engine
-
-
-def reuse(engine):
-    """An ``engine_factory`` for ``run_job`` that hands it an already started engine.
-
-    ``run_job`` starts and closes the engine it creates; wrapped like this, both are no-ops,
-    so the timed training excludes cluster start-up and the cluster survives for teardown.
+    The caller closes it (``run.close()``) in teardown.
     """
-    from nncompare.engines.base import Engine
+    from nncompare.engines import create_engine
+    from nncompare.training import TrainingRun
 
-    class Started(Engine):
-        name = engine.name
-
-        def place(self, shards, classes, rounds_per_epoch=1):
-            return engine.place(shards, classes, rounds_per_epoch)
-
-        def run_round(self, weights):
-            return engine.run_round(weights)
-
-        def describe(self):
-            return engine.describe()
-
-    return lambda spec, cluster=None: Started(spec, cluster)
+    run = TrainingRun(spec, dataset(), create_engine(spec, cluster_address(spec.engine)),
+                      cluster=cluster_address(spec.engine))
+    try:
+        run.start()
+    except BaseException:
+        run.close()
+        raise
+    return run
 
 
 def run_in_child(engine: str, workers: int, cores: int, memory: str, epochs: int, timeout: float) -> dict:

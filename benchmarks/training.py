@@ -18,7 +18,7 @@ import time
 
 from . import common
 
-_LOCAL_EPOCHS = {}  # (workers, cores, memory) -> placed Epoch state, for the local engine only
+_LOCAL_RUNS = {}  # (workers, cores, memory) -> a placed TrainingRun, for the local engine only
 
 
 def _fewer_samples_for_clusters(bench, engine):
@@ -70,26 +70,21 @@ class Train:
     def setup(self, engine, workers, cores, memory, epochs):
         common.skip_if_cannot_run(engine, workers, cores, memory)
         _fewer_samples_for_clusters(self, engine)
-        self.data = common.dataset()
-        self.spec = common.job_spec(engine, workers, cores, memory, epochs)
-        self.engine = common.started_engine(self.spec)
-        self.factory = common.reuse(self.engine)
-        self.used = False
+        self.run = common.training_run(common.job_spec(engine, workers, cores, memory, epochs))
 
     def time_train(self, engine, workers, cores, memory, epochs):
-        from nncompare.training import run_job
-
-        if engine != "local" and self.used:
-            # Dask and Spark engines place shards once per start; asv_runner >= 0.3 re-runs setup
-            # (a fresh cluster) before every sample, older ones would reuse this one
-            raise RuntimeError("a started cluster trains once per sample; upgrade asv_runner to 0.3 or newer")
-        self.used = True
-        run_job(self.spec, dataset=self.data, engine_factory=self.factory)
+        if self.run.placed:
+            if engine != "local":
+                # a started cluster places its shards once; asv_runner >= 0.3 re-runs setup (a
+                # fresh run) before every sample, older ones would reuse this one
+                raise RuntimeError("a training run trains once per sample; upgrade asv_runner to 0.3 or newer")
+            self.run = common.training_run(self.run.spec)  # the local engine starts at no cost
+        self.run.train()
 
     def teardown(self, engine, workers, cores, memory, epochs):
-        engine_obj = getattr(self, "engine", None)
-        if engine_obj is not None:
-            engine_obj.close()
+        run = getattr(self, "run", None)
+        if run is not None:
+            run.close()
 
 
 class Epoch:
@@ -109,48 +104,21 @@ class Epoch:
         common.skip_if_cannot_run(engine, workers, cores, memory)
         _fewer_samples_for_clusters(self, engine)
         key = (workers, cores, memory)
-        if engine == "local" and key in _LOCAL_EPOCHS:
-            self.state = _LOCAL_EPOCHS[key]
+        if engine == "local" and key in _LOCAL_RUNS:
+            self.run = _LOCAL_RUNS[key]
             return
-        self.state = _PlacedJob(common.job_spec(engine, workers, cores, memory))
-        self.state.epoch()  # the first epoch: initialisation, first partial_fit calls
+        self.run = common.training_run(common.job_spec(engine, workers, cores, memory))
+        self.run.epoch(evaluate=False)  # the first epoch: initialisation, first partial_fit calls
         if engine == "local":
-            _LOCAL_EPOCHS[key] = self.state
+            _LOCAL_RUNS[key] = self.run
 
     def time_epoch(self, engine, workers, cores, memory):
-        self.state.epoch()
+        self.run.epoch(evaluate=False)
 
     def teardown(self, engine, workers, cores, memory):
-        state = getattr(self, "state", None)
-        if state is not None and engine != "local":
-            state.engine.close()
-
-
-class _PlacedJob:
-    """A started engine with the shards placed: what ``run_job`` holds between its epochs."""
-
-    def __init__(self, spec):
-        from nncompare.partition import make_shards
-        from nncompare.training import rounds_per_epoch, training_data
-
-        data = common.dataset()
-        self.engine = common.started_engine(spec)
-        try:
-            x, y = training_data(spec, data)
-            shards = make_shards(x, y, spec.topology.workers, spec.partition, spec.model.seed)
-            self.n_rounds = rounds_per_epoch(spec, [len(s) for s in shards])
-            self.engine.place(shards, data.classes, self.n_rounds)
-        except BaseException:
-            self.engine.close()
-            raise
-        self.weights = None
-
-    def epoch(self):
-        from nncompare.averaging import average_weights
-
-        for _ in range(self.n_rounds):
-            updates = self.engine.run_round(self.weights).updates
-            self.weights = average_weights([u.weights for u in updates], [u.n_samples for u in updates])
+        run = getattr(self, "run", None)
+        if run is not None and engine != "local":
+            run.close()
 
 
 class TrainCPU(Train):

@@ -103,13 +103,13 @@ def test_time_benchmarks_run_in_process_on_the_local_engine(on_digits):
 
     epoch = training.EpochCPU()
     epoch.setup("local", 2, 1, "1g")
-    first = epoch.state.weights.copy()
+    first = epoch.run.weights.copy()
     epoch.time_epoch("local", 2, 1, "1g")
-    assert epoch.state.weights.shape == first.shape and not (epoch.state.weights == first).all()
+    assert epoch.run.weights.shape == first.shape and not (epoch.run.weights == first).all()
     epoch.teardown("local", 2, 1, "1g")
     again = training.EpochCPU()
     again.setup("local", 2, 1, "1g")  # asv re-runs setup before each sample: the placed job is kept
-    assert again.state is epoch.state
+    assert again.run is epoch.run
 
 
 @pytest.mark.slow

@@ -11,8 +11,8 @@ __all__ = ["JobSpec", "ModelSpec", "Topology", "NNCompareError", "UsageError", "
 __version__ = "0.1.0"
 
 
-def run_job(spec, *, data_dir=None, cluster=None, progress=None):
+def run_job(spec, *, data_dir=None, cluster=None, progress=None, options=None):
     """Run ``spec`` and return its result record (a dict); see :mod:`nncompare.training`."""
     from nncompare.training import run_job as _run_job
 
-    return _run_job(spec, data_dir=data_dir, cluster=cluster, progress=progress)
+    return _run_job(spec, data_dir=data_dir, cluster=cluster, progress=progress, options=options)

@@ -14,6 +14,7 @@ import os
 import platform
 import socket
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -75,6 +76,49 @@ def commit() -> str | None:
         return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired):
         return None
+
+
+def build_record(run, *, phases: dict, idle_s: list[float], load_s: float) -> dict:
+    """The record of a finished :class:`~nncompare.training.TrainingRun` (keys as in the README)."""
+    from nncompare.trainer import peak_rss_bytes, worker_id
+
+    spec, topo = run.spec, run.spec.topology
+    # the local engine trains in this process: its "worker" peak is the driver's, counted once
+    workers = {w: b for w, b in run.worker_peaks.items() if w != worker_id()}
+    return {
+        "engine": spec.engine,
+        "dataset": spec.dataset,
+        "workers": topo.workers,
+        "cores_per_worker": topo.cores_per_worker,
+        "memory_per_worker_bytes": topo.memory_per_worker_bytes,
+        "epochs": spec.epochs,
+        "epochs_run": len(run.epoch_s),
+        "wall_s": run.wall_s,
+        "startup_s": run.startup_s,
+        "epoch_s": list(run.epoch_s),
+        "epoch_clocks": list(run.epoch_clocks),
+        "phases_s": phases,
+        "test_accuracy": run.accuracies[-1] if run.accuracies else None,
+        "peak_rss_bytes": {"driver": peak_rss_bytes(), "workers": sum(workers.values()), "per_worker": workers},
+        "versions": versions(),
+        "machine": machine(),
+        "commit": commit(),
+        "spec": spec.to_dict(),
+        "spec_key": spec.key(),
+        "cluster": run.cluster,
+        "engine_info": run.engine_info,
+        "stopped_early": run.stopped_early,
+        "accuracy_curve": list(run.accuracies),
+        "loss_curve": list(run.losses),
+        "idle_s": idle_s,
+        "rounds": list(run.rounds),
+        "rounds_per_epoch": run.rounds_per_epoch,
+        "load_s": load_s,
+        "shutdown_s": run.shutdown_s,
+        "train_samples": run.train_samples,
+        "test_samples": int(len(run.dataset.y_test)),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:

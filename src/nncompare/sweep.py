@@ -80,11 +80,13 @@ class RunFailed(NNCompareError):
 
 def child_main() -> None:
     """Body of the per-configuration process: run one job, print its record on one marked line."""
+    from nncompare.engines import EngineOptions
     from nncompare.training import run_job
 
     payload = json.loads(sys.argv[1])
     try:
-        record = run_job(JobSpec.from_dict(payload["spec"]), data_dir=payload.get("data_dir"), cluster=payload.get("cluster"))
+        record = run_job(JobSpec.from_dict(payload["spec"]), data_dir=payload.get("data_dir"), cluster=payload.get("cluster"),
+                         options=EngineOptions.from_environ())
     except NNCompareError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)

@@ -1,9 +1,18 @@
-"""The training loop every engine shares: rounds, averaging, evaluation, stopping, timing.
+"""One training run: the loop every engine shares, and the only place rounds are counted and timed.
 
-Time is booked into phases that add up to ``wall_s - startup_s`` by construction:
-``place`` (partitioning and placing shards), ``compute`` (the workers' own partial_fit
-time on each round's critical path), ``transfer`` (weights' serialisation and transfer),
-``average``, ``evaluate`` and ``other`` (scheduling, idle waiting and loop bookkeeping).
+:class:`TrainingRun` drives an engine (transport) through start, placement and epochs of
+rounds; it averages, evaluates, applies scikit-learn's stopping rule and books time into
+phases that add up to ``wall_s - startup_s`` by construction:
+
+``place``     partitioning the data and placing the shards;
+``compute``   the workers' own ``partial_fit`` on each round's critical path
+              (the slowest worker's when they run side by side, the sum when one after another);
+``transfer``  the rest of each round's wall time but its recovery: serialisation, the wire both
+              ways, dispatch, and loading and copying weights in the worker;
+``average``, ``evaluate``  the driver's;
+``other``     recovery from lost workers, loop bookkeeping and anything else.
+
+``run_job``, the asv benchmarks and the tests all train through this class.
 """
 
 from __future__ import annotations
@@ -15,13 +24,13 @@ from collections.abc import Callable
 import numpy as np
 
 from nncompare.averaging import average_weights
+from nncompare.clocks import Reading, Span
 from nncompare.data import Dataset, load_dataset
-from nncompare.engines import create_engine
+from nncompare.engines import Engine, EngineOptions, RoundPosition, RoundResult, create_engine
 from nncompare.job import JobSpec
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
-from nncompare.record import PHASES, commit, machine, versions
-from nncompare.trainer import peak_rss_bytes, worker_id
+from nncompare.record import PHASES, build_record
 
 Progress = Callable[[dict], None]
 
@@ -59,114 +68,164 @@ def training_data(spec: JobSpec, dataset: Dataset):
     return x, y
 
 
+def epoch_loss(updates) -> float:
+    """The epoch's training loss: the shards' losses weighted by the samples each saw."""
+    ends = [u for u in updates if u.epoch_end]
+    return float(np.average([u.loss for u in ends], weights=[max(1, u.n_samples) for u in ends]))
+
+
+class TrainingRun:
+    """One job on one engine: ``start``, ``place``, then ``epoch`` until ``done``; ``record`` at the end.
+
+    Use it as a context manager: leaving the block closes the engine, whatever happened.
+    ``train`` does the whole job; the benchmarks call the steps themselves, to time one.
+    """
+
+    def __init__(self, spec: JobSpec, dataset: Dataset, engine: Engine, *, cluster: str | None = None,
+                 progress: Progress | None = None):
+        self.spec, self.dataset, self.engine, self.cluster = spec, dataset, engine, cluster
+        self.progress = progress
+        self.evaluator = Evaluator(spec.model, dataset.x_test, dataset.y_test, dataset.classes)
+        self.phases = dict.fromkeys(PHASES, 0.0)
+        self.epoch_s: list[float] = []
+        self.epoch_clocks: list[dict] = []
+        self.losses: list[float] = []
+        self.accuracies: list[float] = []
+        self.rounds: list[dict] = []
+        self.monitor = ConvergenceMonitor(spec.tol, spec.n_iter_no_change)
+        self.weights: np.ndarray | None = None
+        self.rounds_per_epoch = 1
+        self.rounds_done = 0
+        self.train_samples = 0
+        self.stopped_early = False
+        self.wall_start: float | None = None
+        self.startup_s = 0.0
+        self.wall_s = 0.0
+        self.shutdown_s = 0.0
+        self.placed = False
+        self.engine_info: dict = {}
+        self.worker_peaks: dict[str, int] = {}
+
+    # -- steps -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Bring the engine up; its time is ``startup_s`` and the run's wall clock starts here."""
+        if self.wall_start is not None:
+            return
+        self.wall_start = time.perf_counter()
+        self.engine.start()
+        self.startup_s = time.perf_counter() - self.wall_start
+
+    def place(self) -> None:
+        """Partition the training data and put each shard on its worker, once."""
+        self.start()
+        start = time.perf_counter()
+        x, y = training_data(self.spec, self.dataset)
+        self.train_samples = int(len(y))
+        shards = make_shards(x, y, self.spec.topology.workers, self.spec.partition, self.spec.model.seed)
+        self.rounds_per_epoch = rounds_per_epoch(self.spec, [len(s) for s in shards])
+        self.engine.place(shards, self.dataset.classes, self.rounds_per_epoch)
+        self.placed = True
+        self.phases["place"] += time.perf_counter() - start
+
+    @property
+    def done(self) -> bool:
+        return self.stopped_early or len(self.epoch_s) >= self.spec.epochs
+
+    def epoch(self, evaluate: bool = True) -> bool:
+        """Train one epoch (its rounds and their averaging); True when the run should stop."""
+        if not self.placed:
+            self.place()
+        start = Reading.now()
+        for _ in range(self.rounds_per_epoch):
+            result = self._round()
+        clocks = Span.between(start, Reading.now())
+        self.epoch_s.append(clocks.wall_s)
+        self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s})
+        loss = epoch_loss(result.updates)
+        self.losses.append(loss)
+        if evaluate:
+            t = time.perf_counter()
+            self.accuracies.append(self.evaluator.accuracy(self.weights))
+            self.phases["evaluate"] += time.perf_counter() - t
+        stop = self.spec.convergence_stop and self.monitor.update(loss)
+        self.stopped_early = self.stopped_early or stop
+        if self.progress is not None:
+            self.progress({"epoch": len(self.epoch_s), "epochs": self.spec.epochs, "loss": loss,
+                           "accuracy": self.accuracies[-1] if evaluate else None, "epoch_s": clocks.wall_s})
+        return self.done
+
+    def _round(self) -> RoundResult:
+        self.rounds_done += 1
+        position = RoundPosition.of(self.rounds_done, self.rounds_per_epoch)
+        start = Reading.now()
+        result = self.engine.run_round(self.weights, position)
+        driver = Span.between(start, Reading.now())
+        updates = result.updates
+        compute = [u.compute_s for u in updates]
+        critical = max(compute) if self.engine.concurrent else sum(compute)
+        transfer = max(0.0, driver.wall_s - result.recovery_s - critical)
+        self.phases["compute"] += critical
+        self.phases["transfer"] += transfer
+        t = time.perf_counter()
+        self.weights = average_weights([u.weights for u in updates], [u.n_samples for u in updates])
+        self.phases["average"] += time.perf_counter() - t
+        for u in updates:
+            self.worker_peaks[u.worker] = max(self.worker_peaks.get(u.worker, 0), u.peak_rss_bytes)
+        self.rounds.append({
+            "number": position.number, "epoch": position.epoch, "index": position.index,
+            "wall_s": driver.wall_s, "driver_cpu_s": driver.cpu_s, "driver_runqueue_s": driver.runqueue_s,
+            "compute_s": critical, "transfer_s": transfer,
+            "worker_compute_s": compute,
+            "worker_compute_cpu_s": [u.compute_cpu_s for u in updates],
+            "worker_compute_runqueue_s": [u.compute_runqueue_s for u in updates],
+            "recovered_shards": list(result.recovered_shards), "recovery_s": result.recovery_s,
+            **result.extra,
+        })
+        return result
+
+    def train(self) -> None:
+        """The whole job: start, place, and epochs until the limit or scikit-learn's stopping rule."""
+        if not self.placed:
+            self.place()
+        while not self.done:
+            self.epoch()
+        self.finish()
+
+    def finish(self) -> None:
+        """Stop the wall clock (end of training) and read what the engine says about itself."""
+        self.wall_s = time.perf_counter() - self.wall_start
+        self.engine_info = self.engine.describe()
+
+    def close(self) -> None:
+        start = time.perf_counter()
+        try:
+            self.engine.close()
+        finally:
+            self.shutdown_s = time.perf_counter() - start
+
+    def __enter__(self) -> TrainingRun:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the record --------------------------------------------------------------------------
+    def record(self, load_s: float = 0.0) -> dict:
+        """The result record of a finished run (see the README's table of keys)."""
+        booked = sum(v for k, v in self.phases.items() if k != "other")
+        phases = {**self.phases, "other": max(0.0, self.wall_s - self.startup_s - booked)}
+        idle_s = [float(np.mean([r["wall_s"] - c for c in r["worker_compute_s"]])) for r in self.rounds]
+        return build_record(self, phases=phases, idle_s=idle_s, load_s=load_s)
+
+
 def run_job(spec: JobSpec, *, data_dir=None, cluster: str | None = None, progress: Progress | None = None,
-            dataset: Dataset | None = None, engine_factory=create_engine) -> dict:
+            dataset: Dataset | None = None, options: EngineOptions | None = None) -> dict:
     """Train ``spec`` on its engine and return the result record."""
     load_start = time.perf_counter()
     if dataset is None:
         dataset = load_dataset(spec.dataset, data_dir=data_dir)
-    x_train, y_train = training_data(spec, dataset)
-    evaluator = Evaluator(spec.model, dataset.x_test, dataset.y_test, dataset.classes)
     load_s = time.perf_counter() - load_start
-
-    phases = dict.fromkeys(PHASES, 0.0)
-    epoch_s, losses, accuracies, idle_s, rounds = [], [], [], [], []
-    monitor = ConvergenceMonitor(spec.tol, spec.n_iter_no_change)
-    stopped_early = False
-    worker_peaks: dict[str, int] = {}
-
-    wall_start = time.perf_counter()
-    engine = engine_factory(spec, cluster)
-    try:
-        engine.start()
-        startup_s = time.perf_counter() - wall_start
-
-        t = time.perf_counter()
-        shards = make_shards(x_train, y_train, spec.topology.workers, spec.partition, spec.model.seed)
-        n_rounds = rounds_per_epoch(spec, [len(s) for s in shards])
-        engine.place(shards, dataset.classes, n_rounds)
-        del shards
-        phases["place"] = time.perf_counter() - t
-
-        weights = None
-        for epoch in range(1, spec.epochs + 1):
-            epoch_start = time.perf_counter()
-            for _ in range(n_rounds):
-                t = time.perf_counter()
-                result = engine.run_round(weights)
-                round_wall = time.perf_counter() - t
-                phases["compute"] += result.compute_s
-                phases["transfer"] += result.transfer_s
-                idle_s.append(float(np.mean([round_wall - u.compute_s for u in result.updates])))
-                rounds.append({"wall_s": round_wall, "compute_s": result.compute_s, "transfer_s": result.transfer_s,
-                               "worker_compute_s": [u.compute_s for u in result.updates], **result.extra})
-                t = time.perf_counter()
-                weights = average_weights([u.weights for u in result.updates], [u.n_samples for u in result.updates])
-                phases["average"] += time.perf_counter() - t
-                for u in result.updates:
-                    worker_peaks[u.worker] = max(worker_peaks.get(u.worker, 0), u.peak_rss_bytes)
-            epoch_s.append(time.perf_counter() - epoch_start)
-            ends = [u for u in result.updates if u.epoch_end]
-            loss = float(np.average([u.loss for u in ends], weights=[len_or_one(u) for u in ends]))
-            losses.append(loss)
-
-            t = time.perf_counter()
-            accuracies.append(evaluator.accuracy(weights))
-            phases["evaluate"] += time.perf_counter() - t
-
-            stop = spec.convergence_stop and monitor.update(loss)
-            if progress is not None:
-                progress({"epoch": epoch, "epochs": spec.epochs, "loss": loss, "accuracy": accuracies[-1],
-                          "epoch_s": epoch_s[-1]})
-            if stop:
-                stopped_early = True
-                break
-        wall_s = time.perf_counter() - wall_start
-        engine_info = engine.describe()
-    finally:
-        close_start = time.perf_counter()
-        engine.close()
-        shutdown_s = time.perf_counter() - close_start
-
-    booked = sum(v for k, v in phases.items() if k != "other")
-    phases["other"] = max(0.0, wall_s - startup_s - booked)
-    # the local engine trains in this process: its "worker" peak is the driver's, counted once
-    workers = {w: b for w, b in worker_peaks.items() if w != worker_id()}
-    topo = spec.topology
-    return {
-        "engine": spec.engine,
-        "dataset": spec.dataset,
-        "workers": topo.workers,
-        "cores_per_worker": topo.cores_per_worker,
-        "memory_per_worker_bytes": topo.memory_per_worker_bytes,
-        "epochs": spec.epochs,
-        "epochs_run": len(epoch_s),
-        "wall_s": wall_s,
-        "startup_s": startup_s,
-        "epoch_s": epoch_s,
-        "phases_s": phases,
-        "test_accuracy": accuracies[-1],
-        "peak_rss_bytes": {"driver": peak_rss_bytes(), "workers": sum(workers.values()), "per_worker": workers},
-        "versions": versions(),
-        "machine": machine(),
-        "commit": commit(),
-        "spec": spec.to_dict(),
-        "spec_key": spec.key(),
-        "cluster": cluster,
-        "engine_info": engine_info,
-        "stopped_early": stopped_early,
-        "accuracy_curve": accuracies,
-        "loss_curve": losses,
-        "idle_s": idle_s,
-        "rounds": rounds,
-        "rounds_per_epoch": n_rounds,
-        "load_s": load_s,
-        "shutdown_s": shutdown_s,
-        "train_samples": int(len(y_train)),
-        "test_samples": int(len(dataset.y_test)),
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def len_or_one(update) -> int:
-    return max(1, update.n_samples)
+    engine = create_engine(spec, cluster, options)
+    with TrainingRun(spec, dataset, engine, cluster=cluster, progress=progress) as run:
+        run.train()
+    return run.record(load_s=load_s)

@@ -56,12 +56,15 @@ def summary(record: dict) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run(out, as_json, quiet, **options):
     """Train one configuration and report time, accuracy and where the time went."""
+    from nncompare.engines import EngineOptions
     from nncompare.training import run_job
 
     spec = spec_from_options(options)
+    engine_options = EngineOptions.from_environ()
     bar = EpochBar(spec.epochs, enabled=not quiet and sys.stderr.isatty())
     try:
-        record = run_job(spec, data_dir=options["data_dir"], cluster=options["cluster"], progress=bar)
+        record = run_job(spec, data_dir=options["data_dir"], cluster=options["cluster"], progress=bar,
+                         options=engine_options)
     finally:
         bar.close()
     if out:
