@@ -2,7 +2,7 @@
 
 Worker processes import this module by name (the actor class, ``Client.run`` targets and
 ``dask_setup``), so it depends on nothing from the driver side (no client, no cluster, no
-training run): only the shard trainer and the standard library.
+training run): only the shard trainer, numpy and the standard library.
 """
 
 from __future__ import annotations
