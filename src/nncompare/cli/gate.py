@@ -21,7 +21,8 @@ from nncompare.gate.judge import BROKEN, LESS_ACCURATE, PASS, SLOWER, exit_code,
 # Every engine's steady epochs (load-corrected seconds) and test error on the quick grid.
 DEFAULT_BENCH = r"^gate\."
 MAX_ERROR_RISE = 0.01
-OUTCOMES = {SLOWER: "slower", LESS_ACCURATE: "less accurate", BROKEN: "broken on the head commit"}
+OUTCOMES = {SLOWER: "slower than the base", LESS_ACCURATE: "less accurate than the base",
+            BROKEN: "breaking benchmarks (no value on it)"}
 
 
 class GateFailed(NNCompareError):
@@ -112,7 +113,7 @@ def gate(base, head, factor, bench, config, env_spec, show_stderr):
     code = exit_code(verdicts)
     if code != PASS:
         failed = [v.name for v in verdicts if v.code == code]
-        raise GateFailed(f"{head} is {OUTCOMES[code]}: {'; '.join(failed)}", code)
+        raise GateFailed(f"{head} ({head_hash[:8]}) is {OUTCOMES[code]}: {'; '.join(failed)}", code)
     click.echo(f"nncompare gate: pass ({len(verdicts)} benchmarks: none slower than x{factor}, "
                f"no accuracy drop over {100 * MAX_ERROR_RISE:g} point, none broken)", err=True)
 
