@@ -17,8 +17,9 @@ from nncompare.results import COMPONENTS, component_seconds, group_by, job_group
 def breakdown(records: list[dict]) -> dict[str, dict]:
     """Per engine: seconds per epoch run, and each component's share of the wall time.
 
-    Start-up (engine start plus shard placement) happens once per run; its share is what it
-    adds to every epoch when spread over the epochs run. ``concurrency`` is the workers'
+    Start-up (engine start) and placement (partitioning and placing the shards) happen once
+    per run, each its own component (a slow placement must not look like a slow JVM); their
+    shares are what they add to every epoch when spread over the epochs run. ``concurrency`` is the workers'
     compute (each measured on the worker's own clock) divided by the rounds' wall time: 1
     means the shards ran one after another, W that all W were in flight the whole round.
     Workers that share too few cores are in flight together but wait for a core, so on an
@@ -173,15 +174,15 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
 def check_too_small(records: list[dict], shares: dict[str, dict]) -> Finding:
     """The paper's conclusion: the data set is too small to make use of the cluster.
 
-    Rule, per engine whose shards ran side by side (concurrency at least 1.2): supported when overheads (transfer, averaging, scheduling/idle and
-    start-up) take more of the time than compute, or when the fastest epochs were measured
+    Rule, per engine whose shards ran side by side (concurrency at least 1.2): supported when overheads (transfer, averaging, scheduling/idle,
+    start-up and placement) take more of the time than compute, or when the fastest epochs were measured
     at fewer workers than the most tried; refuted otherwise.
     """
     claim = "The data set is too small to make use of the cluster (the paper's conclusion)"
     evidence, verdicts = [], {}
     for engine, b in shares.items():
         s = b["share"]
-        overhead = s["transfer"] + s["averaging"] + s["scheduling/idle"] + s["start-up"]
+        overhead = s["transfer"] + s["averaging"] + s["scheduling/idle"] + s["start-up"] + s["placement"]
         line = (f"{engine}: compute {100 * s['compute']:.0f} % of the time, overheads {100 * overhead:.0f} %, "
                 f"concurrency {b['concurrency']:.2f} (workers' compute / round wall time) with up to {b['max_workers']} workers")
         rows = [r for r in records if r["engine"] == engine]
@@ -263,8 +264,9 @@ def explain_markdown(records: list[dict]) -> list[str]:
     """The explanation section: the per-epoch breakdown, then each finding with its evidence."""
     shares = breakdown(records)
     lines = [
-        "Share of the wall time of every run, per engine, summed over its runs. Start-up (engine start and shard "
-        "placement) happens once per run; its share is what it adds to each epoch run. Evaluation is the test-set "
+        "Share of the wall time of every run, per engine, summed over its runs. Start-up (engine start) and "
+        "placement (putting the shards on their workers) happen once per run; their shares are what they add to each "
+        "epoch run. Evaluation is the test-set "
         "accuracy measured after every epoch (a cost the paper's single fit did not pay). Concurrency is the "
         "workers' compute divided by the rounds' wall time: 1 means the shards ran one after another; workers "
         "sharing too few cores count as in flight while they wait for one, so it can exceed the cores.",

@@ -12,7 +12,7 @@ from nncompare.results import (COMPONENTS, Summary, group_by, job_group, median,
                                steady_epoch_s)
 from nncompare.whatif import TERMS, fit
 
-_COMPONENT_COLORS = {"start-up": "#7f7f7f", "compute": "#1f77b4", "transfer": "#ff7f0e", "averaging": "#2ca02c",
+_COMPONENT_COLORS = {"start-up": "#7f7f7f", "placement": "#bcbd22", "compute": "#1f77b4", "transfer": "#ff7f0e", "averaging": "#2ca02c",
                      "scheduling/idle": "#d62728", "evaluation": "#9467bd"}
 _ENGINE_MARKERS = {"local": "o", "dask": "s", "spark": "^"}
 _ENGINE_LINES = {"local": "-", "dask": "--", "spark": ":"}
@@ -126,7 +126,7 @@ def accuracy_vs_epochs(records, out: Path, plt) -> str:
 
 
 def time_breakdown(records, out: Path, plt) -> str:
-    """Stacked bars per engine and configuration: start-up and phases of its longest run."""
+    """Stacked bars per engine and configuration: start-up, placement and phases of its longest run."""
     bars = []
     for label, sums in series(records).items():
         s: Summary = max(sums, key=lambda s: (s.first["epochs"], s.epochs_run))
@@ -148,7 +148,7 @@ def time_breakdown(records, out: Path, plt) -> str:
     axes[1].set_yticks(y, [""] * len(bars))
     axes[0].legend(fontsize=7, loc="lower right")
     _save(fig, out, "time_breakdown")
-    return "Time breakdown per engine and configuration (start-up + phases)"
+    return "Time breakdown per engine and configuration (start-up, placement and phases)"
 
 
 def _epoch_by_workers(records):

@@ -39,7 +39,8 @@ COMPONENTS = {
     "averaging": ("average",),
     "scheduling/idle": ("other",),
     "evaluation": ("evaluate",),
-    "start-up": ("startup", "place"),
+    "start-up": ("startup",),
+    "placement": ("place",),
 }
 
 
