@@ -78,6 +78,20 @@ def commit() -> str | None:
         return None
 
 
+def steady_epoch(epoch_s: list[float], epoch_clocks: list[dict]) -> dict | None:
+    """The steady epoch (``results.steady_seconds``) in wall, driver CPU and load-corrected seconds.
+
+    ``active_s`` is wall time less the run-queue delay on the driver and on each round's
+    critical worker (``training.load_corrected_s``): the figure ``nncompare gate`` compares.
+    """
+    from nncompare.results import steady_seconds
+
+    if not epoch_s:
+        return None
+    return {"wall_s": steady_seconds(epoch_s), "cpu_s": steady_seconds([c["cpu_s"] for c in epoch_clocks]),
+            "active_s": steady_seconds([c["active_s"] for c in epoch_clocks])}
+
+
 def build_record(run, *, phases: dict, idle_s: list[float], load_s: float) -> dict:
     """The record of a finished :class:`~nncompare.training.TrainingRun` (keys as in the README)."""
     from nncompare.trainer import peak_rss_bytes, worker_id
@@ -97,6 +111,7 @@ def build_record(run, *, phases: dict, idle_s: list[float], load_s: float) -> di
         "startup_s": run.startup_s,
         "epoch_s": list(run.epoch_s),
         "epoch_clocks": list(run.epoch_clocks),
+        "steady_epoch": steady_epoch(run.epoch_s, run.epoch_clocks),
         "phases_s": phases,
         "test_accuracy": run.accuracies[-1] if run.accuracies else None,
         "peak_rss_bytes": {"driver": peak_rss_bytes(), "workers": sum(workers.values()), "per_worker": workers},

@@ -68,6 +68,24 @@ def training_data(spec: JobSpec, dataset: Dataset):
     return x, y
 
 
+def load_corrected_s(driver: Span, updates, concurrent: bool) -> float:
+    """A round's seconds with every wait for a CPU taken out, on the driver and on the critical path.
+
+    What the round would have taken had each thread on its critical path had a CPU whenever it
+    wanted one: the driver's wall time less its own run-queue delay, less what run-queue delay
+    added to the slowest worker's ``partial_fit`` (workers measure their own thread). Sleeps,
+    locks, socket waits and extra CPU all still count; contention from other programs does not.
+    Where the shards train in the driver's own thread (``concurrent`` False) the driver's delay
+    already holds the workers'.
+    """
+    active = driver.wall_s - driver.runqueue_s
+    if concurrent and updates:
+        critical_wall = max(u.compute_s for u in updates)
+        critical_active = max(u.compute_s - u.compute_runqueue_s for u in updates)
+        active -= critical_wall - critical_active
+    return max(0.0, active)
+
+
 def epoch_loss(updates) -> float:
     """The epoch's training loss: the shards' losses weighted by the samples each saw."""
     ends = [u for u in updates if u.epoch_end]
@@ -135,12 +153,13 @@ class TrainingRun:
         """Train one epoch (its rounds and their averaging); True when the run should stop."""
         if not self.placed:
             self.place()
-        start = Reading.now()
+        start, first_round = Reading.now(), len(self.rounds)
         for _ in range(self.rounds_per_epoch):
             result = self._round()
         clocks = Span.between(start, Reading.now())
         self.epoch_s.append(clocks.wall_s)
-        self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s})
+        active_s = sum(r["active_s"] for r in self.rounds[first_round:])
+        self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s, "active_s": active_s})
         loss = epoch_loss(result.updates)
         self.losses.append(loss)
         if evaluate:
@@ -174,6 +193,7 @@ class TrainingRun:
         self.rounds.append({
             "number": position.number, "epoch": position.epoch, "index": position.index,
             "wall_s": driver.wall_s, "driver_cpu_s": driver.cpu_s, "driver_runqueue_s": driver.runqueue_s,
+            "active_s": load_corrected_s(driver, updates, self.engine.concurrent),
             "compute_s": critical, "transfer_s": transfer,
             "worker_compute_s": compute,
             "worker_compute_cpu_s": [u.compute_cpu_s for u in updates],
