@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import click
 
 from nncompare.data import DATASETS
@@ -66,3 +69,28 @@ def spec_from_options(o: dict) -> JobSpec:
     return JobSpec(dataset=o["dataset"], engine=o["engine"], epochs=o["epochs"], model=model, topology=topology,
                    convergence_stop=o["convergence_stop"], tol=o["tol"], n_iter_no_change=o["n_iter_no_change"],
                    sync_every=o["sync_every"], partition=o["partition"], train_samples=o["train_samples"])
+
+
+def parse_spark_conf(ctx, param, values) -> dict[str, str]:
+    """``--spark-conf KEY=VALUE`` (repeatable) as a dict; a later KEY wins, as in spark-submit."""
+    conf = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep or not key.strip() or not key.strip().startswith("spark."):
+            raise click.BadParameter(f"write KEY=VALUE with a Spark key, e.g. spark.sql.shuffle.partitions=4; got {value!r}")
+        conf[key.strip()] = setting
+    return conf
+
+
+def show_engine_events(*, verbose: bool, dashboard: bool) -> None:
+    """``-v``: engine events on stderr; ``--dashboard``: at least the UI's address."""
+    if not (verbose or dashboard):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nncompare: %(message)s"))
+    for name, wanted in (("nncompare", verbose), ("nncompare.dashboard", dashboard)):
+        if wanted:
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.INFO)
+            logger.addHandler(handler)
+            break  # "nncompare" includes "nncompare.dashboard"
