@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 
 import click
@@ -19,7 +20,7 @@ def _hidden(ctx, param, value):
 
 
 data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False), envvar="NNCOMPARE_DATA_DIR", show_envvar=True,
+    "--data-dir", type=click.Path(file_okay=False, exists=True), envvar="NNCOMPARE_DATA_DIR", show_envvar=True,
     help="Folder with the IDX files (or with one sub-folder per dataset). Looked up before the cache.",
 )
 
@@ -69,6 +70,13 @@ def spec_from_options(o: dict) -> JobSpec:
     return JobSpec(dataset=o["dataset"], engine=o["engine"], epochs=o["epochs"], model=model, topology=topology,
                    convergence_stop=o["convergence_stop"], tol=o["tol"], n_iter_no_change=o["n_iter_no_change"],
                    sync_every=o["sync_every"], partition=o["partition"], train_samples=o["train_samples"])
+
+
+def finite_seconds(ctx, param, value):
+    """click's FloatRange lets nan and inf through; a timeout must be a finite number of seconds."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"give a finite number of seconds, not {value}")
+    return value
 
 
 def parse_spark_conf(ctx, param, values) -> dict[str, str]:
