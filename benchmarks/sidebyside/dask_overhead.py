@@ -41,6 +41,7 @@ def spec_for(engine: str, args):
 
 def run_engine(engine: str, args, dataset, **engine_kwargs) -> dict:
     from nncompare.engines import create_engine
+    from nncompare.results import steady_epoch_s
     from nncompare.training import run_job
 
     def factory(spec, cluster):
@@ -54,7 +55,7 @@ def run_engine(engine: str, args, dataset, **engine_kwargs) -> dict:
     per_round_slowest = [max(r["worker_compute_s"]) for r in record["rounds"]]
     out = {
         "epoch_s": record["epoch_s"],
-        "steady_epoch_s": steady(record["epoch_s"]),
+        "steady_epoch_s": steady_epoch_s(record),
         "slowest_worker_compute_s": steady(per_round_slowest),
         "test_accuracy": record["test_accuracy"],
         "peak_rss_per_worker": record["peak_rss_bytes"]["per_worker"],
