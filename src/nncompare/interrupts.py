@@ -10,7 +10,9 @@ the cleanup they interrupt (ending workers, JVMs and child processes) is not cut
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +60,29 @@ def handled() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def install_early() -> None:
+    """Until :func:`handled` takes over: a signal during the imports (seconds: numpy, click) ends the
+    process at once, with the same one line and exit code; nothing has been started or written yet."""
+
+    def end_now(signum, frame):
+        sys.stderr.write(f"nncompare: error: interrupted by {signal.Signals(signum).name} while starting; "
+                         "nothing was written\n")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, end_now)
+
+
+def console_main() -> None:
+    """The ``nncompare`` script: signals are handled from the first moment, then :func:`nncompare.cli.main` runs."""
+    install_early()
+    from nncompare.cli import main
+
+    main()
 
 
 def received() -> int | None:
