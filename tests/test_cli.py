@@ -38,6 +38,7 @@ def assert_one_line_error(result, code=2):
     ["run", "--activation", "softplus", "--dataset", "digits"],
     ["run", "--engine", "local", "--cluster", "tcp://127.0.0.1:1", "--dataset", "digits"],
     ["run", "--data-dir", "/no/such/folder"],
+    ["run", "--engine", "dask", "--cluster", "tcp://no such host", "--dataset", "digits"],  # no Client.__del__ noise
     ["run", "--no-such-flag"],
     ["data", "verify", "--dataset", "mnist", "--data-dir", "/no/such/folder"],
     ["frobnicate"],

@@ -9,6 +9,7 @@ import sys
 import click
 
 from nncompare.data import DATASETS
+from nncompare.errors import UsageError
 from nncompare.job import ENGINES, PARTITIONS, JobSpec, ModelSpec, Topology, parse_memory
 
 
@@ -67,9 +68,23 @@ def spec_from_options(o: dict) -> JobSpec:
     topology = Topology(workers=o["workers"], cores_per_worker=o["cores"], memory_per_worker_bytes=parse_memory(o["memory"]))
     if not o.get("cluster"):
         topology.check_fits_this_machine()
+    elif o["engine"] == "dask":
+        check_dask_address(o["cluster"])
     return JobSpec(dataset=o["dataset"], engine=o["engine"], epochs=o["epochs"], model=model, topology=topology,
                    convergence_stop=o["convergence_stop"], tol=o["tol"], n_iter_no_change=o["n_iter_no_change"],
                    sync_every=o["sync_every"], partition=o["partition"], train_samples=o["train_samples"])
+
+
+def check_dask_address(address: str) -> None:
+    """A malformed scheduler address, refused before a Client exists (a failed Client's __del__ waits 40 s)."""
+    try:
+        from distributed.comm.addressing import get_address_host_port
+    except ModuleNotFoundError:
+        return  # the engine says how to install its extra
+    try:
+        get_address_host_port(address)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--cluster {address}: {exc}; write the scheduler's address as tcp://HOST:PORT") from None
 
 
 def finite_seconds(ctx, param, value):
