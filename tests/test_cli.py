@@ -38,6 +38,7 @@ def assert_one_line_error(result, code=2):
     ["run", "--activation", "softplus", "--dataset", "digits"],
     ["run", "--engine", "local", "--cluster", "tcp://127.0.0.1:1", "--dataset", "digits"],
     ["run", "--data-dir", "/no/such/folder"],
+    ["run", "--engine", "dask", "--cluster", "tcp://no such host", "--dataset", "digits"],  # no Client.__del__ noise
     ["run", "--no-such-flag"],
     ["data", "verify", "--dataset", "mnist", "--data-dir", "/no/such/folder"],
     ["frobnicate"],
@@ -125,3 +126,27 @@ def test_default_job_runs_when_mnist_is_at_hand(tmp_path):
     record = json.loads(result.stdout)
     assert (record["engine"], record["dataset"], record["epochs"]) == ("local", "mnist", 10)
     assert record["train_samples"] == 300
+
+
+def test_verbose_logs_engine_start_placement_and_rounds():
+    result = nncompare("run", "--dataset", "digits", "--epochs", "2", "--hidden", "8", "--workers", "2", "-v")
+    assert result.returncode == 0, result.stderr
+    assert "nncompare: local engine started in" in result.stderr
+    assert "nncompare: placed 2 shards" in result.stderr
+    assert "nncompare: round 1 (epoch 1):" in result.stderr and "nncompare: round 2 (epoch 2):" in result.stderr
+
+
+def test_spark_conf_is_repeatable_and_a_later_key_wins():
+    from nncompare.cli.options import parse_spark_conf
+
+    conf = parse_spark_conf(None, None, ("spark.a=1", "spark.b=x=y", "spark.a=2"))
+    assert conf == {"spark.a": "2", "spark.b": "x=y"}
+
+
+def test_an_unwritable_out_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = nncompare("run", "--dataset", "digits", "--epochs", "100000", "--no-convergence-stop",
+                       "--out", str(blocker / "results.jsonl"), timeout=30)
+    assert_one_line_error(result)
+    assert "is a file, not a folder" in result.stderr

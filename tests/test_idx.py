@@ -81,3 +81,29 @@ def test_labels_file_given_as_images_is_rejected(tmp_path):
     write_idx(path, np.arange(10, dtype=np.uint8))
     with pytest.raises(DataError, match="3-d uint8 image"):
         read_images(path)
+
+
+def test_dimensions_whose_product_wraps_int64_are_a_size_mismatch():
+    import struct
+
+    from nncompare.idx import parse_idx
+
+    header = struct.pack(">HBB", 0, 0x08, 4) + struct.pack(">4I", 65536, 65536, 65536, 65536)  # 2**64 elements
+    with pytest.raises(DataError, match="size mismatch"):
+        parse_idx(header, source="wrapped")
+
+
+@pytest.mark.parametrize("shape", [(0, 28, 28), (5, 0, 0), (5, 28, 0)])
+def test_a_file_without_images_is_rejected_in_one_line(tmp_path, shape):
+    path = tmp_path / "empty-images.gz"
+    write_idx(path, np.zeros(shape, np.uint8))
+    with pytest.raises(DataError, match="holds no images") as info:
+        read_images(path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_file_without_labels_is_rejected(tmp_path):
+    path = tmp_path / "empty-labels.gz"
+    write_idx(path, np.zeros((0,), np.uint8))
+    with pytest.raises(DataError, match="holds no labels"):
+        read_labels(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -110,3 +111,23 @@ def test_bad_sweep_input_is_one_line_exit_2_and_writes_nothing(argv, fragment, t
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("nncompare: error:") and fragment in err[0]
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_progress_lines_give_the_runs_and_the_time_left(small_spec, tmp_path):
+    from nncompare.sweep import Run, run_sweep
+    from nncompare.training import run_job
+
+    runs = [Run(small_spec.with_(epochs=e)) for e in (1, 2, 3)]
+    lines = []
+    outcome = run_sweep(runs, tmp_path / "r.jsonl", echo=lines.append,
+                        runner=lambda run, **_: run_job(run.spec))
+    assert outcome.ran == 3
+    assert re.search(r"^\[1/3\] .*; 2 left, about \d+ s to go$", lines[0]), lines[0]
+    assert re.search(r"^\[2/3\] .*; 1 left, about \d+ s to go$", lines[1]), lines[1]
+    assert lines[2].startswith("[3/3] ") and lines[2].endswith("; all done")
+
+
+def test_durations_read_as_a_person_would_say_them():
+    from nncompare.sweep import format_duration
+
+    assert [format_duration(s) for s in (4.4, 65, 3725)] == ["4 s", "1 min 05 s", "1 h 02 min"]

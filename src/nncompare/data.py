@@ -3,15 +3,20 @@
 Files are looked up in this order: the directory the user names (``--data-dir`` or
 ``NNCOMPARE_DATA_DIR``), the download cache, the system directory where Debian's
 ``dataset-fashion-mnist`` package puts them, and only then the network. Downloads are
-checked against published checksums and moved into the cache only once verified, so an
-interrupted or corrupt transfer never leaves a file behind.
+checked against published checksums by ``pooch.retrieve`` and moved into the cache only once
+verified, within an overall deadline, so an interrupted, stalled or corrupt transfer never
+leaves a file behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
-import tempfile
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from nncompare.idx import read_labels, read_pixels, scale_pixels
 DATA_DIR_ENV = "NNCOMPARE_DATA_DIR"
 CACHE_DIR_ENV = "NNCOMPARE_CACHE_DIR"
 BASE_URL_ENV = "NNCOMPARE_BASE_URL"
+DOWNLOAD_TIMEOUT_ENV = "NNCOMPARE_DOWNLOAD_TIMEOUT"
 
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 SPLITS = {"train": ("train_images", "train_labels"), "test": ("test_images", "test_labels")}
@@ -72,6 +78,8 @@ IDX_DATASETS: dict[str, IdxSource] = {
     ),
 }
 DATASETS = (*IDX_DATASETS, "digits")
+#: (training samples, features, classes) of each dataset as published, for checks before loading it.
+SHAPES = {"mnist": (60000, 784, 10), "fashion-mnist": (60000, 784, 10), "digits": (1437, 64, 10)}
 
 
 @dataclass(frozen=True)
@@ -185,27 +193,61 @@ def fetch(name: str, *, splits=("train", "test"), progress: bool = False) -> dic
     return paths
 
 
+def download_deadline_s() -> float:
+    """Seconds one file's download may take in all (``NNCOMPARE_DOWNLOAD_TIMEOUT``, default 600)."""
+    text = os.environ.get(DOWNLOAD_TIMEOUT_ENV) or "600"
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and 0 < value <= 86400):
+        raise UsageError(f"{DOWNLOAD_TIMEOUT_ENV} must be a number of seconds between 0 and 86400, got {text!r}")
+    return value
+
+
+class _DeadlinePassed(Exception):
+    """Raised by SIGALRM inside the transfer: a server that trickles bytes cannot hold a fetch forever."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (a per-read timeout cannot: one byte a minute resets it)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield  # no SIGALRM here; the per-read timeout still applies
+        return
+
+    def expire(signum, frame):
+        raise _DeadlinePassed()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _download_verified(url: str, final: Path, md5s: tuple[str, ...], progress: bool) -> Path:
+    """``pooch.retrieve``: a temporary file beside ``final``, checked, then moved into place; removed on any exit."""
     import pooch
 
-    fd, tmp = tempfile.mkstemp(prefix="." + final.name + ".", suffix=".part", dir=final.parent)
-    os.close(fd)
+    pooch.get_logger().setLevel("WARNING")
+    deadline = download_deadline_s()
+    advice = f"set {BASE_URL_ENV} to a reachable mirror or pass --data-dir with the IDX files"
     try:
-        try:
-            pooch.HTTPDownloader(progressbar=progress, timeout=60)(url, tmp, None)
-        except Exception as exc:  # requests' and urllib3's many transport errors
-            raise DataError(
-                f"download of {url} failed ({type(exc).__name__}); set {BASE_URL_ENV} to a reachable mirror "
-                f"or pass --data-dir with the IDX files"
-            ) from None
-        got = md5sum(tmp)
-        if got not in md5s:
-            raise DataError(f"checksum mismatch for {url}: md5 {got}, expected {md5s[0]}; the file was discarded")
-        os.replace(tmp, final)
-        return final
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with _deadline(deadline):
+            pooch.retrieve(url, known_hash=f"md5:{md5s[0]}", fname=final.name, path=final.parent,
+                           downloader=pooch.HTTPDownloader(progressbar=progress, timeout=min(60.0, deadline)))
+    except _DeadlinePassed:
+        raise DataError(f"download of {url} took more than {deadline:g} s ({DOWNLOAD_TIMEOUT_ENV}); {advice}") from None
+    except ValueError as exc:
+        if "hash" not in str(exc).lower():
+            raise
+        raise DataError(f"checksum mismatch for {url}: expected md5 {md5s[0]}; the file was discarded") from None
+    except Exception as exc:  # requests' and urllib3's many transport errors
+        raise DataError(f"download of {url} failed ({type(exc).__name__}); {advice}") from None
+    return final
 
 
 def checksum_status(name: str, role: str, path: Path) -> str:

@@ -7,6 +7,7 @@ element type, dimensions, byte count) so bad data fails loudly before training.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -52,7 +53,7 @@ def parse_idx(data: bytes, *, source: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{source}: truncated IDX header; delete it and fetch it again")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = _IDX_TYPES[type_code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # exact integers: an int64 product can wrap
     if len(data) != expected:
         raise DataError(
             f"{source}: IDX size mismatch: header declares shape {shape} ({expected} bytes) "
@@ -71,6 +72,8 @@ def read_pixels(path: str | os.PathLike) -> np.ndarray:
     raw = read_idx(path)
     if raw.ndim != 3 or raw.dtype != np.uint8:
         raise DataError(f"{path}: expected a 3-d uint8 image file, found shape {raw.shape} of {raw.dtype}")
+    if 0 in raw.shape:
+        raise DataError(f"{path}: holds no images (shape {raw.shape}); it is empty or corrupt, fetch it again")
     return raw.reshape(raw.shape[0], -1)
 
 
@@ -95,6 +98,8 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     raw = read_idx(path)
     if raw.ndim != 1 or raw.dtype != np.uint8:
         raise DataError(f"{path}: expected a 1-d uint8 label file, found shape {raw.shape} of {raw.dtype}")
+    if raw.shape[0] == 0:
+        raise DataError(f"{path}: holds no labels; it is empty or corrupt, fetch it again")
     return raw.astype(np.int64)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -26,19 +27,29 @@ _UNITS = {
     "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
     "t": 1024**4, "tib": 1024**4, "tb": 1000**4,
 }
+#: Bounds that keep a value inside what numpy, scikit-learn and the engines accept.
+MAX_MEMORY_BYTES = 1024**5  # 1 PiB per worker: beyond any machine, and far below int64 and float overflow
+MAX_LEARNING_RATE = 1000.0  # Adam steps about this far; 1e30 already overflows the weights to inf
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding, which scikit-learn uses
+MAX_EPOCHS = 1_000_000
+#: Bytes per weight a worker holds: the weights, their gradient and Adam's two moments, as float64.
+_BYTES_PER_WEIGHT = 4 * 8
 
 
 def parse_memory(text: str | int | None) -> int | None:
     """Parse '11g', '13GB', '512MiB' or a byte count. Bare k/m/g are binary, as in Spark and the JVM."""
     if text is None or isinstance(text, int):
         return text
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    match = re.fullmatch(r"\s*(\d{1,30}(?:\.\d{1,30})?)\s*([a-zA-Z]*)\s*", str(text))
     unit = match.group(2).lower() if match else None
     if not match or unit not in _UNITS:
-        raise UsageError(f"cannot parse memory {text!r}; write it like 11g, 13GB, 512MiB or a number of bytes")
+        shown = str(text) if len(str(text)) <= 40 else str(text)[:37] + "..."
+        raise UsageError(f"cannot parse memory {shown!r}; write it like 11g, 13GB, 512MiB or a number of bytes")
     value = int(float(match.group(1)) * _UNITS[unit])
     if value <= 0:
         raise UsageError(f"memory must be positive, got {text!r}")
+    if value > MAX_MEMORY_BYTES:
+        raise UsageError(f"memory {text!r} is more than 1 PiB per worker; write it like 11g or 512MiB")
     return value
 
 
@@ -73,8 +84,17 @@ class ModelSpec:
             raise UsageError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)} (partial_fit needs a stochastic solver)")
         if self.batch_size < 1:
             raise UsageError("batch size must be at least 1")
-        if not self.learning_rate_init > 0:
-            raise UsageError("learning rate must be positive")
+        if not (isinstance(self.learning_rate_init, (int, float)) and 0 < self.learning_rate_init <= MAX_LEARNING_RATE):
+            raise UsageError(f"--learning-rate must be above 0 and at most {MAX_LEARNING_RATE:g}, got {self.learning_rate_init!r}")
+        if not (math.isfinite(self.alpha) and self.alpha >= 0):
+            raise UsageError(f"--alpha (the L2 penalty) must be a finite number >= 0, got {self.alpha!r}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed must be between 0 and {MAX_SEED} (numpy's seed range), got {self.seed}")
+
+    def weight_count(self, n_features: int, n_classes: int) -> int:
+        """How many weights and biases the network has for this input and output size."""
+        sizes = (n_features, *self.hidden_layer_sizes, n_classes)
+        return sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
 
 
 @dataclass(frozen=True)
@@ -137,8 +157,33 @@ class JobSpec:
             raise UsageError(f"unknown partition {self.partition!r}; choose one of {', '.join(PARTITIONS)}")
         if self.train_samples is not None and self.train_samples < self.topology.workers:
             raise UsageError("--train-samples must leave at least one sample per worker")
-        if self.n_iter_no_change < 1 or self.tol < 0:
-            raise UsageError("n_iter_no_change must be >= 1 and tol >= 0")
+        if self.n_iter_no_change < 1 or not (math.isfinite(self.tol) and self.tol >= 0):
+            raise UsageError("--n-iter-no-change must be >= 1 and --tol a finite number >= 0")
+        if self.epochs > MAX_EPOCHS:
+            raise UsageError(f"--epochs must be at most {MAX_EPOCHS}, got {self.epochs}")
+        self._check_fits_the_data()
+
+    def _check_fits_the_data(self) -> None:
+        """Workers bounded by samples and the network bounded by memory, from the dataset's known shape."""
+        from nncompare.data import SHAPES
+
+        samples, features, classes = SHAPES[self.dataset]
+        if self.train_samples is not None:
+            if self.train_samples < 1:
+                raise UsageError(f"--train-samples must be at least 1, got {self.train_samples}")
+            samples = min(samples, self.train_samples)
+        if self.topology.workers > samples:
+            raise UsageError(f"{self.topology.workers} workers for {samples} training samples of {self.dataset}: "
+                             f"use at most {samples} workers, one sample each at least")
+        need = self.model.weight_count(features, classes) * _BYTES_PER_WEIGHT
+        import psutil
+
+        # without --memory, the workers share this machine's memory
+        per_worker = self.topology.memory_per_worker_bytes or psutil.virtual_memory().total // self.topology.workers
+        if need > per_worker:
+            raise UsageError(f"--hidden {','.join(map(str, self.model.hidden_layer_sizes))} needs about "
+                             f"{format_memory(need)} per worker for its weights, more than the "
+                             f"{format_memory(per_worker)} a worker has; choose smaller layers")
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -7,7 +7,6 @@ epoch_s, phases_s, test_accuracy, peak_rss_bytes, versions, machine, commit.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import os
@@ -17,6 +16,10 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
+
+from filelock import FileLock
+
+from nncompare.errors import UsageError
 
 PHASES = ("place", "compute", "transfer", "average", "evaluate", "other")
 RECORD_KEYS = (
@@ -78,6 +81,20 @@ def commit() -> str | None:
         return None
 
 
+def steady_epoch(epoch_s: list[float], epoch_clocks: list[dict]) -> dict | None:
+    """The steady epoch (``results.steady_seconds``) in wall, driver CPU and load-corrected seconds.
+
+    ``active_s`` is wall time less the run-queue delay on the driver and on each round's
+    critical worker (``training.load_corrected_s``): the figure ``nncompare gate`` compares.
+    """
+    from nncompare.results import steady_seconds
+
+    if not epoch_s:
+        return None
+    return {"wall_s": steady_seconds(epoch_s), "cpu_s": steady_seconds([c["cpu_s"] for c in epoch_clocks]),
+            "active_s": steady_seconds([c["active_s"] for c in epoch_clocks])}
+
+
 def build_record(run, *, phases: dict, idle_s: list[float], load_s: float) -> dict:
     """The record of a finished :class:`~nncompare.training.TrainingRun` (keys as in the README)."""
     from nncompare.trainer import peak_rss_bytes, worker_id
@@ -97,6 +114,7 @@ def build_record(run, *, phases: dict, idle_s: list[float], load_s: float) -> di
         "startup_s": run.startup_s,
         "epoch_s": list(run.epoch_s),
         "epoch_clocks": list(run.epoch_clocks),
+        "steady_epoch": steady_epoch(run.epoch_s, run.epoch_clocks),
         "phases_s": phases,
         "test_accuracy": run.accuracies[-1] if run.accuracies else None,
         "peak_rss_bytes": {"driver": peak_rss_bytes(), "workers": sum(workers.values()), "per_worker": workers},
@@ -122,7 +140,7 @@ def build_record(run, *, phases: dict, idle_s: list[float], load_s: float) -> di
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one record as one line, in one write under an exclusive lock.
+    """Append one record as one line, in one write under an exclusive lock (``PATH.lock``).
 
     A line is written whole or not at all, so an interrupted run or two concurrent runs
     never leave a half-written line that would break readers.
@@ -131,23 +149,47 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        if size:
-            # repair a missing final newline left by some other writer, so lines stay separate
-            with open(path, "rb") as fh:
-                fh.seek(size - 1)
-                if fh.read(1) != b"\n":
-                    line = b"\n" + line
-        written = os.write(fd, line)
-        if written != len(line):
-            os.ftruncate(fd, size)
-            raise OSError(f"short write to {path}")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with FileLock(str(path) + ".lock"):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                # repair a missing final newline left by some other writer, so lines stay separate
+                with open(path, "rb") as fh:
+                    fh.seek(size - 1)
+                    if fh.read(1) != b"\n":
+                        line = b"\n" + line
+            written = os.write(fd, line)
+            if written != len(line):
+                os.ftruncate(fd, size)
+                raise OSError(f"short write to {path}")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def check_writable_dir(path: str | os.PathLike, flag: str = "--out") -> None:
+    """Fail now, before any work, if files could not be created in ``path`` (or the folders to make it)."""
+    wanted = Path(path).absolute()
+    existing = wanted
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: cannot write in {existing}; choose a folder you can write to")
+
+
+def check_appendable(path: str | os.PathLike, flag: str = "--out") -> None:
+    """Fail now, before training, if a record could not be appended to ``path`` afterwards."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; give a file name such as {target / 'results.jsonl'}")
+    if target.exists():
+        if not os.access(target, os.W_OK):
+            raise UsageError(f"{flag} {path}: the file is not writable; choose another file")
+        return
+    check_writable_dir(target.parent, flag)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

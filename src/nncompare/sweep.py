@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nncompare.errors import NNCompareError, UsageError
+from nncompare.interrupts import Interrupted, deferred, handled, raise_if_interrupted
 from nncompare.job import JobSpec, Topology, format_memory
-from nncompare.record import append_jsonl, read_jsonl
+from nncompare.record import append_jsonl
+from nncompare.record_schema import read_records
 
 RECORD_MARKER = "NNCOMPARE-RECORD "
 _CHILD = "from nncompare.sweep import child_main; child_main()"
@@ -68,10 +70,13 @@ def grid(base: JobSpec, *, engines: Iterable[str], workers: Iterable[int], cores
 
 
 def completed(path: str | os.PathLike) -> set[tuple[str, int]]:
-    """(spec_key, repeat) of every record already in ``path`` (nothing if it does not exist yet)."""
+    """(spec_key, repeat) of every record already in ``path`` (nothing if it does not exist yet).
+
+    Every line is checked first: a bad one stops the sweep, named by file and line.
+    """
     if not Path(path).exists():
         return set()
-    return {(r["spec_key"], int(r.get("repeat", 0))) for r in read_jsonl(path) if "spec_key" in r}
+    return {(r["spec_key"], int(r.get("repeat", 0))) for r in read_records(path) if "spec_key" in r}
 
 
 class RunFailed(NNCompareError):
@@ -85,18 +90,21 @@ def child_main() -> None:
 
     payload = json.loads(sys.argv[1])
     try:
-        record = run_job(JobSpec.from_dict(payload["spec"]), data_dir=payload.get("data_dir"), cluster=payload.get("cluster"),
-                         options=EngineOptions.from_environ())
+        with handled():
+            record = run_job(JobSpec.from_dict(payload["spec"]), data_dir=payload.get("data_dir"),
+                             cluster=payload.get("cluster"), options=EngineOptions.from_environ())
     except NNCompareError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+    except Interrupted as exc:
+        print(f"interrupted by {exc}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)
     print(RECORD_MARKER + json.dumps(record), flush=True)
 
 
 def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
     """End a configuration's process and everything it started (workers, JVM): TERM, then KILL."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
-    try:
+    with deferred():  # a second Ctrl-C or SIGTERM must not skip the cleanup
         for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, None)):
             try:
                 os.killpg(proc.pid, sig)
@@ -112,8 +120,6 @@ def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
                 break
             except subprocess.TimeoutExpired:
                 continue
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def run_in_subprocess(run: Run, *, data_dir=None, timeout_s: float | None = None) -> dict:
@@ -159,25 +165,57 @@ def run_sweep(runs: list[Run], out: str | os.PathLike, *, data_dir=None, timeout
     if outcome.skipped:
         echo(f"{outcome.skipped} of {len(runs)} configurations already in {out}; running the other {len(todo)}")
     worked: set[str] = set()
+    eta = TimeLeft(len(todo))
     for i, run in enumerate(todo, 1):
         engine = run.spec.engine
         if engine in outcome.skipped_engines:
+            eta.skip()
             continue
         start = time.perf_counter()
         try:
             record = runner(run, data_dir=data_dir, timeout_s=timeout_s)
         except RunFailed as exc:
             outcome.failed.append((run, str(exc)))
-            echo(f"[{i}/{len(todo)}] {run.describe()}: FAILED: {exc}")
+            echo(f"[{i}/{len(todo)}] {run.describe()}: FAILED: {exc}; {eta.step()}")
             if give_up_on_engine and engine not in worked:
                 outcome.skipped_engines[engine] = str(exc)
                 echo(f"skipping engine {engine}: its first run failed ({exc})")
             continue
         record = {**record, "repeat": run.repeat, **run.tags}
-        append_jsonl(out, record)
+        raise_if_interrupted()
+        with deferred():  # the line is written whole, then the interrupt is honoured
+            append_jsonl(out, record)
         worked.add(engine)
         outcome.ran += 1
         stop = " (converged)" if record.get("stopped_early") else ""
         echo(f"[{i}/{len(todo)}] {run.describe()}: {record['wall_s']:.2f} s, {record['epochs_run']} epochs run{stop}, "
-             f"accuracy {record['test_accuracy']:.4f}  ({time.perf_counter() - start:.1f} s with process start)")
+             f"accuracy {record['test_accuracy']:.4f}  ({time.perf_counter() - start:.1f} s with process start); "
+             f"{eta.step()}")
     return outcome
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+class TimeLeft:
+    """The sweep's progress: runs left and the time they should take at the mean pace so far."""
+
+    def __init__(self, total: int):
+        self.total, self.finished, self.started = total, 0, time.perf_counter()
+
+    def skip(self) -> None:
+        self.total -= 1
+
+    def step(self) -> str:
+        self.finished += 1
+        left = self.total - self.finished
+        if left <= 0:
+            return "all done"
+        pace = (time.perf_counter() - self.started) / self.finished
+        return f"{left} left, about {format_duration(pace * left)} to go"

@@ -17,6 +17,7 @@ phases that add up to ``wall_s - startup_s`` by construction:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -27,12 +28,14 @@ from nncompare.averaging import average_weights
 from nncompare.clocks import Reading, Span
 from nncompare.data import Dataset, load_dataset
 from nncompare.engines import Engine, EngineOptions, RoundPosition, RoundResult, create_engine
+from nncompare.interrupts import raise_if_interrupted
 from nncompare.job import JobSpec
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import PHASES, build_record
 
 Progress = Callable[[dict], None]
+log = logging.getLogger(__name__)  # engine events, shown by ``nncompare run -v``
 
 
 class ConvergenceMonitor:
@@ -68,6 +71,24 @@ def training_data(spec: JobSpec, dataset: Dataset):
         x, y = x[: spec.train_samples], y[: spec.train_samples]
         pixels = None if pixels is None else pixels[: spec.train_samples]
     return x, y, pixels
+
+
+def load_corrected_s(driver: Span, updates, concurrent: bool) -> float:
+    """A round's seconds with every wait for a CPU taken out, on the driver and on the critical path.
+
+    What the round would have taken had each thread on its critical path had a CPU whenever it
+    wanted one: the driver's wall time less its own run-queue delay, less what run-queue delay
+    added to the slowest worker's ``partial_fit`` (workers measure their own thread). Sleeps,
+    locks, socket waits and extra CPU all still count; contention from other programs does not.
+    Where the shards train in the driver's own thread (``concurrent`` False) the driver's delay
+    already holds the workers'.
+    """
+    active = driver.wall_s - driver.runqueue_s
+    if concurrent and updates:
+        critical_wall = max(u.compute_s for u in updates)
+        critical_active = max(u.compute_s - u.compute_runqueue_s for u in updates)
+        active -= critical_wall - critical_active
+    return max(0.0, active)
 
 
 def epoch_loss(updates) -> float:
@@ -116,6 +137,12 @@ class TrainingRun:
         self.wall_start = time.perf_counter()
         self.engine.start()
         self.startup_s = time.perf_counter() - self.wall_start
+        urls = logging.getLogger("nncompare.dashboard")  # on with -v or --dashboard
+        if urls.isEnabledFor(logging.INFO):
+            info = self.engine.describe()
+            log.info("%s engine started in %.2f s: %s", self.engine.name, self.startup_s, info)
+            for key in (k for k in info if k.endswith("_url")):
+                urls.info("%s: %s", key.removesuffix("_url").replace("_", " "), info[key])
 
     def place(self) -> None:
         """Partition the training data and put each shard on its worker, once."""
@@ -129,6 +156,7 @@ class TrainingRun:
         self.engine.place(shards, self.dataset.classes, self.rounds_per_epoch)
         self.placed = True
         self.phases["place"] += time.perf_counter() - start
+        log.info("placed %d shards (%s samples) in %.2f s", len(shards), [len(s) for s in shards], time.perf_counter() - start)
 
     @property
     def done(self) -> bool:
@@ -138,12 +166,13 @@ class TrainingRun:
         """Train one epoch (its rounds and their averaging); True when the run should stop."""
         if not self.placed:
             self.place()
-        start = Reading.now()
+        start, first_round = Reading.now(), len(self.rounds)
         for _ in range(self.rounds_per_epoch):
             result = self._round()
         clocks = Span.between(start, Reading.now())
         self.epoch_s.append(clocks.wall_s)
-        self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s})
+        active_s = sum(r["active_s"] for r in self.rounds[first_round:])
+        self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s, "active_s": active_s})
         loss = epoch_loss(result.updates)
         self.losses.append(loss)
         if evaluate:
@@ -162,6 +191,7 @@ class TrainingRun:
         position = RoundPosition.of(self.rounds_done, self.rounds_per_epoch)
         start = Reading.now()
         result = self.engine.run_round(self.weights, position)
+        raise_if_interrupted()  # scikit-learn's partial_fit swallows KeyboardInterrupt; the signal was recorded
         driver = Span.between(start, Reading.now())
         updates = result.updates
         compute = [u.compute_s for u in updates]
@@ -174,9 +204,14 @@ class TrainingRun:
         self.phases["average"] += time.perf_counter() - t
         for u in updates:
             self.worker_peaks[u.worker] = max(self.worker_peaks.get(u.worker, 0), u.peak_rss_bytes)
+        log.info("round %d (epoch %d): %.3f s, compute %.3f s, transfer %.3f s", position.number, position.epoch,
+                 driver.wall_s, critical, transfer)
+        if result.recovered_shards:
+            log.info("round %d: recovered shards %s in %.2f s", position.number, list(result.recovered_shards), result.recovery_s)
         self.rounds.append({
             "number": position.number, "epoch": position.epoch, "index": position.index,
             "wall_s": driver.wall_s, "driver_cpu_s": driver.cpu_s, "driver_runqueue_s": driver.runqueue_s,
+            "active_s": load_corrected_s(driver, updates, self.engine.concurrent),
             "compute_s": critical, "transfer_s": transfer,
             "worker_compute_s": compute,
             "worker_compute_cpu_s": [u.compute_cpu_s for u in updates],

@@ -11,6 +11,7 @@ import sys
 import click
 
 from nncompare.errors import NNCompareError
+from nncompare.interrupts import Interrupted, handled
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -46,7 +47,10 @@ def fail(message: str, code: int) -> "NoReturn":  # noqa: F821
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click's usage errors and ours become one line and exit code 2."""
     try:
-        cli.main(args=argv, prog_name="nncompare", standalone_mode=False)
+        with handled():
+            cli.main(args=argv, prog_name="nncompare", standalone_mode=False)
+    except Interrupted as exc:
+        fail(f"interrupted by {exc}; stopped, and nothing unfinished was recorded", exc.exit_code)
     except click.exceptions.NoArgsIsHelpError as exc:  # bare "nncompare data": show help, like click
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         sys.exit(2)

@@ -1,28 +1,36 @@
-"""``nncompare gate``: benchmark a base commit against the current one and fail on a slowdown.
+"""``nncompare gate``: benchmark a base commit against the current one and fail on a regression.
 
-It is ``asv continuous`` with the project's asv suite (docs/benchmarks.md), restricted by
-default to the local engine's training-time benchmarks (in CPU seconds, which a busy machine
-hardly disturbs) so it takes minutes, not an hour:
-asv builds both commits into its own environment, runs their benchmarks interleaved
-(base, head, base, head, so a machine that gets busier does not favour either), prints
-``asv compare``'s table, and the gate exits 1 when a benchmark got slower than ``--factor``
-with statistical significance.
+asv builds both commits into its own environment and runs the gate's benchmarks
+(``benchmarks/gate.py``: every engine's steady epochs in load-corrected seconds, and every
+engine's test error) in interleaved rounds; :mod:`nncompare.gate.judge` judges the results.
+Exit status: 0 pass, 1 slower, 2 bad arguments, 3 accuracy dropped, 4 a benchmark failed on
+the head commit (or the head did not build).
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import click
 
-from nncompare.errors import EngineError, UsageError
+from nncompare.errors import EngineError, NNCompareError, UsageError
+from nncompare.gate import asvrun
+from nncompare.gate.judge import BROKEN, LESS_ACCURATE, PASS, SLOWER, exit_code, judge
 
-# The local engine's training in CPU seconds (benchmarks/training.py says why not wall time).
-DEFAULT_BENCH = r"^training\.(TrainCPU\.time_train|EpochCPU\.time_epoch)\('local'"
-REGRESSED = "PERFORMANCE DECREASED"
+# Every engine's steady epochs (load-corrected seconds) and test error on the quick grid.
+DEFAULT_BENCH = r"^gate\."
+MAX_ERROR_RISE = 0.01
+OUTCOMES = {SLOWER: "slower than the base", LESS_ACCURATE: "less accurate than the base",
+            BROKEN: "breaking benchmarks (no value on it)"}
+
+
+class GateFailed(NNCompareError):
+    """The head commit regressed: the exit code says how (see the module's docstring)."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.exit_code = code
 
 
 def _git(root: Path | None, *args: str) -> subprocess.CompletedProcess:
@@ -53,74 +61,61 @@ def resolve(root: Path, name: str) -> str:
     return done.stdout.strip()
 
 
-def asv_command(*args: str) -> list[str]:
-    try:
-        import asv  # noqa: F401  (only to say how to install it)
-    except ModuleNotFoundError:
-        raise UsageError("the gate needs asv; install it with: pip install 'nncompare[bench]'") from None
-    return [sys.executable, "-m", "asv", *args]
-
-
-def run_streaming(cmd: list[str], cwd: Path) -> tuple[int, str]:
-    """Run ``cmd``, echoing its output as it comes, and return (exit code, output)."""
-    lines = []
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          stdin=subprocess.DEVNULL, env=env) as proc:
-        for line in proc.stdout:
-            click.echo(line, nl=False)
-            lines.append(line)
-    return proc.returncode, "".join(lines)
-
-
 @click.command()
 @click.option("--base", default="main", show_default=True, help="Branch, tag or commit to compare against.")
 @click.option("--head", default="HEAD", show_default=True, help="The commit under test (committed changes only).")
-@click.option("--factor", type=click.FloatRange(min=1.0, min_open=True), default=1.2, show_default=True,
-              help="Fail when a benchmark takes more than this many times the base's time.")
+@click.option("--factor", type=click.FloatRange(min=1.0, min_open=True), default=1.1, show_default=True,
+              help="Fail when a benchmark's median paired ratio head/base exceeds this (and all pairs but one agree).")
 @click.option("--bench", "-b", default=DEFAULT_BENCH, show_default=True,
-              help="asv regex selecting the benchmarks (default: the local engine's training times).")
+              help="asv regex selecting the benchmarks (default: benchmarks/gate.py, every engine).")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="asv configuration in the clone's root (default: asv.conf.json there).")
 @click.option("--environment", "-E", "env_spec", default=None,
               help="asv environment spec, e.g. virtualenv:3.11 (default: the configuration's).")
 @click.option("--show-stderr", is_flag=True, help="Show the benchmarks' own output.")
 def gate(base, head, factor, bench, config, env_spec, show_stderr):
-    """Fail when HEAD is slower than BASE by more than FACTOR on the asv suite.
+    """Fail when HEAD is slower or less accurate than BASE, or a benchmark broke on HEAD.
 
-    Run it in a clone of the project, after committing. Exit status: 0 no regression,
-    1 a regression (or a benchmark that failed), 2 bad arguments.
+    Run it in a clone of the project, after committing. Exit status: 0 pass, 1 slower than
+    FACTOR, 2 bad arguments, 3 test accuracy dropped by more than 1 point, 4 a benchmark failed
+    on HEAD (or HEAD did not build).
     """
     root = repo_root()
     base_hash, head_hash = resolve(root, base), resolve(root, head)
     if _git(root, "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks", "pyproject.toml").stdout.strip():
         click.echo("nncompare gate: note: uncommitted changes are not benchmarked; asv builds commits", err=True)
-    conf = []
+    config_path = root / "asv.conf.json"
     if config:
-        path = Path(config).resolve()
-        if not path.is_file() or path.parent != root:
+        config_path = Path(config).resolve()
+        if not config_path.is_file() or config_path.parent != root:
             # asv reads "repo": "." and its folders relative to the configuration's folder
             raise UsageError(f"--config {config}: give an asv configuration file in the clone's root, {root}")
-        conf = ["--config", str(path)]
-    machine = subprocess.run(asv_command("machine", "--yes", *conf), cwd=root, capture_output=True, text=True,
+    conf = ["--config", str(config_path)]
+    if base_hash == head_hash:
+        raise UsageError(f"--base {base} and --head {head} are the same commit; commit your change first")
+    machine = subprocess.run(asvrun.asv_command("machine", "--yes", *conf), cwd=root, capture_output=True, text=True,
                              stdin=subprocess.DEVNULL)
     if machine.returncode != 0:
         click.echo(machine.stdout + machine.stderr, err=True)
         raise EngineError("'asv machine --yes' failed; see its output above")
-    cmd = asv_command("continuous", *conf, "--factor", str(factor), "--split", "--no-only-changed", "--bench", bench)
-    if env_spec:
-        cmd += ["--environment", env_spec]
-    if show_stderr:
-        cmd.append("--show-stderr")
-    click.echo(f"nncompare gate: {base} ({base_hash[:8]}) -> {head} ({head_hash[:8]}), factor {factor}, benchmarks {bench}", err=True)
-    code, output = run_streaming([*cmd, base_hash, head_hash], root)
-    if REGRESSED in output:
-        raise EngineError(f"{head} is slower than {base} by more than x{factor} on the benchmarks above")
-    if code != 0:
-        raise EngineError(f"asv continuous failed (exit code {code}); see its output above")
-    if not any(f"Benchmarks that have {what}" in output for what in ("stayed the same", "improved", "got worse")):
-        raise EngineError(f"asv continuous compared no benchmark; does --bench {bench!r} match any?")
-    click.echo(f"nncompare gate: no regression beyond x{factor}", err=True)
+    extra = (["--environment", env_spec] if env_spec else []) + (["--show-stderr"] if show_stderr else [])
+    click.echo(f"nncompare gate: {base} ({base_hash[:8]}) -> {head} ({head_hash[:8]}), factor {factor}, "
+               f"benchmarks {bench}", err=True)
+    asvrun.run_interleaved(root, conf, [base_hash, head_hash], bench, extra)
+    before = asvrun.measured(root, config_path, base_hash, bench)
+    after = asvrun.measured(root, config_path, head_hash, bench)
+    if not before and not after:
+        raise EngineError(f"asv measured nothing; does --bench {bench!r} select any benchmark? (see asv's output above)")
+    verdicts = judge(before, after, factor=factor, max_error_rise=MAX_ERROR_RISE)
+    for verdict in verdicts:
+        mark = "ok  " if verdict.code == PASS else "FAIL"
+        click.echo(f"{mark} {verdict.line}", err=True)
+    code = exit_code(verdicts)
+    if code != PASS:
+        failed = [v.name for v in verdicts if v.code == code]
+        raise GateFailed(f"{head} ({head_hash[:8]}) is {OUTCOMES[code]}: {'; '.join(failed)}", code)
+    click.echo(f"nncompare gate: pass ({len(verdicts)} benchmarks: none slower than x{factor}, "
+               f"no accuracy drop over {100 * MAX_ERROR_RISE:g} point, none broken)", err=True)
 
 
 commands = [gate]

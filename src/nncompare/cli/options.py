@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import sys
+
 import click
 
 from nncompare.data import DATASETS
+from nncompare.errors import UsageError
 from nncompare.job import ENGINES, PARTITIONS, JobSpec, ModelSpec, Topology, parse_memory
 
 
@@ -16,7 +21,7 @@ def _hidden(ctx, param, value):
 
 
 data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False), envvar="NNCOMPARE_DATA_DIR", show_envvar=True,
+    "--data-dir", type=click.Path(file_okay=False, exists=True), envvar="NNCOMPARE_DATA_DIR", show_envvar=True,
     help="Folder with the IDX files (or with one sub-folder per dataset). Looked up before the cache.",
 )
 
@@ -63,6 +68,52 @@ def spec_from_options(o: dict) -> JobSpec:
     topology = Topology(workers=o["workers"], cores_per_worker=o["cores"], memory_per_worker_bytes=parse_memory(o["memory"]))
     if not o.get("cluster"):
         topology.check_fits_this_machine()
+    elif o["engine"] == "dask":
+        check_dask_address(o["cluster"])
     return JobSpec(dataset=o["dataset"], engine=o["engine"], epochs=o["epochs"], model=model, topology=topology,
                    convergence_stop=o["convergence_stop"], tol=o["tol"], n_iter_no_change=o["n_iter_no_change"],
                    sync_every=o["sync_every"], partition=o["partition"], train_samples=o["train_samples"])
+
+
+def check_dask_address(address: str) -> None:
+    """A malformed scheduler address, refused before a Client exists (a failed Client's __del__ waits 40 s)."""
+    try:
+        from distributed.comm.addressing import get_address_host_port
+    except ModuleNotFoundError:
+        return  # the engine says how to install its extra
+    try:
+        get_address_host_port(address)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--cluster {address}: {exc}; write the scheduler's address as tcp://HOST:PORT") from None
+
+
+def finite_seconds(ctx, param, value):
+    """click's FloatRange lets nan and inf through; a timeout must be a finite number of seconds."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"give a finite number of seconds, not {value}")
+    return value
+
+
+def parse_spark_conf(ctx, param, values) -> dict[str, str]:
+    """``--spark-conf KEY=VALUE`` (repeatable) as a dict; a later KEY wins, as in spark-submit."""
+    conf = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep or not key.strip() or not key.strip().startswith("spark."):
+            raise click.BadParameter(f"write KEY=VALUE with a Spark key, e.g. spark.sql.shuffle.partitions=4; got {value!r}")
+        conf[key.strip()] = setting
+    return conf
+
+
+def show_engine_events(*, verbose: bool, dashboard: bool) -> None:
+    """``-v``: engine events on stderr; ``--dashboard``: at least the UI's address."""
+    if not (verbose or dashboard):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nncompare: %(message)s"))
+    for name, wanted in (("nncompare", verbose), ("nncompare.dashboard", dashboard)):
+        if wanted:
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.INFO)
+            logger.addHandler(handler)
+            break  # "nncompare" includes "nncompare.dashboard"

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import click
 
+from nncompare.cli.options import finite_seconds
 from nncompare.cli.sweep import GRID_AXES, base_spec, parse_engines, with_job_params
 from nncompare.data import DATASETS
 from nncompare.errors import UsageError
 from nncompare.job import ENGINES
+from nncompare.record import check_writable_dir
 
 _SPARK_SCHEMES = ("spark://", "yarn", "k8s://", "local")
 
@@ -64,7 +66,7 @@ def available_engines(names: list[str], echo) -> tuple[list[str], dict[str, str]
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None,
               help="Cap the paper's epoch counts (10, 100, 1,000, 10,000) at this many.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None, callback=finite_seconds,
               help="Seconds before one configuration is stopped and counted as failed.")
 @with_job_params(exclude=(*GRID_AXES, "cluster", "dataset"))
 def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **options):
@@ -81,7 +83,7 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
     from nncompare.paper import CITATION, paper_epochs, scale_to_machine, unscaled
     from nncompare.publish import write_report
     from nncompare.results import load_records
-    from nncompare.sweep import Run, run_sweep
+    from nncompare.sweep import Run, completed, run_sweep
 
     echo = lambda line: click.echo(line, err=True)  # noqa: E731
     started = time.perf_counter()
@@ -94,6 +96,8 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
         raise UsageError("none of the engines asked for can run here: " + "; ".join(skipped.values()))
 
     base = base_spec({**options, "dataset": dataset})
+    check_writable_dir(out)
+    completed(out / "results.jsonl")  # a bad line in an earlier run's results stops us now, named
     echo(f"checking {dataset} is at hand ...")
     load_dataset(dataset, data_dir=options.get("data_dir"))  # fail early, and download once, not once per process
 

@@ -1,10 +1,17 @@
-"""``nncompare report``, ``plot`` and ``explain``: tables, figures and explanations of any results file."""
+"""``nncompare report``, ``plot`` and ``explain``: tables, figures and explanations of any results file.
+
+Each checks every record against the documented schema (:mod:`nncompare.record_schema`)
+and that its output folder can be written, before it draws or writes anything.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+
+from nncompare.record import check_writable_dir
+from nncompare.record_schema import read_records
 
 _results = click.argument("results", type=click.Path(dir_okay=True, path_type=Path))
 
@@ -18,6 +25,9 @@ def report(results, out):
     from nncompare.publish import write_report
     from nncompare.results import load_records
 
+    read_records(results)
+    if out is not None:
+        check_writable_dir(out)
     records = load_records(results)
     if out is None:
         import tempfile
@@ -39,9 +49,11 @@ def plot(results, out):
     from nncompare.plots import make_plots
     from nncompare.results import load_records
 
-    records = load_records(results)
+    read_records(results)
     if out is None:
         out = results if results.is_dir() else results.parent
+    check_writable_dir(out)
+    records = load_records(results)
     for stem, caption in make_plots(records, out):
         click.echo(f"{out / stem}.png  {caption}")
 
@@ -53,6 +65,7 @@ def explain(results):
     from nncompare.explain import explain_markdown
     from nncompare.results import load_records
 
+    read_records(results)
     click.echo("\n".join(explain_markdown(load_records(results))))
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from nncompare.cli.options import job_options, spec_from_options
+from nncompare.cli.options import finite_seconds, job_options, spec_from_options
 from nncompare.errors import UsageError
 from nncompare.job import ENGINES, parse_memory
+from nncompare.record import check_appendable
 
 GRID_AXES = ("engine", "workers", "cores", "memory", "epochs")
 
@@ -71,7 +72,7 @@ def base_spec(options: dict, **axes):
 @click.option("--memory", default="", help="Memory per worker, comma separated (e.g. 1g,2g); default: engine's choice.")
 @click.option("--epochs", default="10", show_default=True, help="Maximum epochs, comma separated.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None, callback=finite_seconds,
               help="Seconds before one configuration is stopped and counted as failed.")
 @click.option("--cluster", default=None, help="Dask scheduler or Spark master every configuration runs on.")
 @click.option("--dry-run", is_flag=True, help="List the configurations still to run, and stop.")
@@ -86,6 +87,8 @@ def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, clus
     from nncompare.sweep import completed, grid, run_sweep
 
     engine_list = parse_engines(engines)
+    if cluster and "local" in engine_list:
+        raise UsageError("the local engine runs in this process and takes no --cluster; choose --engines dask or spark")
     memories = split_list(memory, parse_memory, "--memory") if memory.strip() else [None]
     base = base_spec(options, cluster=cluster)
     runs = grid(base, engines=engine_list, workers=positive_ints(workers, "--workers"),
@@ -93,6 +96,7 @@ def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, clus
                 repeats=repeats, cluster=cluster)
     for name in engine_list:
         engine_class(name)  # a missing extra is bad input: say so before running anything
+    check_appendable(out)
     if dry_run:
         done = completed(out)
         for run in runs:

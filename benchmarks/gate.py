@@ -1,0 +1,97 @@
+"""What ``nncompare gate`` compares: steady epochs in load-corrected seconds, and test error.
+
+``SteadyEpochs.time_epochs`` times ``EPOCHS`` steady epochs on each engine (quick grid, 2 workers
+x 1 core) on one started cluster, so a sample pays one cluster start, not one per epoch. Its
+clock is not the wall clock but the training run's load-corrected seconds
+(``training.load_corrected_s``: wall time less the run-queue delay of the driver thread and of
+each round's critical worker), so a busy machine hardly moves it while a sleep, a lock, a slow
+transfer or more CPU all still show. One sample per round; asv interleaves the rounds of the two
+commits (base, head, head, base, ...), and the gate pairs them round by round.
+
+``GateAccuracy.track_test_error`` is the quick grid's 5-epoch job per engine, once per commit:
+an error rate, so that bigger is worse, as asv assumes.
+"""
+
+from __future__ import annotations
+
+from . import common
+
+ENGINES = common.ENGINES
+WORKERS, CORES, MEMORY = 2, 1, "2g"
+EPOCHS = 5  # timed per sample, after one warm-up epoch
+ROUNDS = 4  # samples per commit, one per round; the gate needs 3 or more to pair
+
+_RUN = None  # the sample's TrainingRun, read by the clock below
+
+
+def load_corrected_clock() -> float:
+    """Load-corrected seconds trained so far by this process's run (asv reads it around a sample)."""
+    if _RUN is None:
+        return 0.0
+    return sum(r["active_s"] for r in _RUN.rounds)
+
+
+class SteadyEpochs:
+    """``EPOCHS`` steady epochs (rounds + averaging) after a warm-up epoch, in load-corrected seconds."""
+
+    params = [ENGINES, [WORKERS], [CORES], [MEMORY]]
+    param_names = common.TOPOLOGY_NAMES
+    timeout = common.GRID["timeout"]
+    timer = staticmethod(load_corrected_clock)
+    rounds = ROUNDS
+    repeat = 1
+    number = 1
+    min_run_count = 1
+    warmup_time = 0
+
+    def setup(self, engine, workers, cores, memory):
+        global _RUN
+        common.skip_if_cannot_run(engine, workers, cores, memory)
+        _RUN = common.training_run(common.job_spec(engine, workers, cores, memory, epochs=EPOCHS + 1))
+        _RUN.epoch(evaluate=False)  # placement, initialisation, the first partial_fit calls
+
+    def time_epochs(self, engine, workers, cores, memory):
+        for _ in range(EPOCHS):
+            _RUN.epoch(evaluate=False)
+
+    def teardown(self, engine, workers, cores, memory):
+        if _RUN is not None:
+            _RUN.close()
+
+
+def quick_job_errors() -> dict:
+    """Each engine's quick-grid job (5 epochs), each in a fresh process: its test error, or why not."""
+    errors = {}
+    for engine in ENGINES:
+        reason = common.skip_reason(engine, WORKERS, CORES, MEMORY)
+        if reason:
+            errors[engine] = {"skip": reason}
+            continue
+        record = common.run_in_child(engine, WORKERS, CORES, MEMORY, common.GRID["epochs"][0], common.GRID["timeout"])
+        errors[engine] = record if "error" in record else {"test_error": 1.0 - record["test_accuracy"]}
+    return errors
+
+
+quick_job_errors.timeout = common.GRID["timeout"] * len(ENGINES)
+
+
+class GateAccuracy:
+    """Test error after the quick grid's job; the gate fails a rise of more than 1 point."""
+
+    params = [ENGINES]
+    param_names = ["engine"]
+    setup_cache = staticmethod(quick_job_errors)
+    rounds = 1
+
+    def setup(self, cache, engine):
+        run = cache[engine]
+        if "skip" in run:
+            raise NotImplementedError(run["skip"])
+        if "error" in run:
+            raise RuntimeError(run["error"])
+        self.error = run["test_error"]
+
+    def track_test_error(self, cache, engine):
+        return self.error
+
+    track_test_error.unit = "fraction"

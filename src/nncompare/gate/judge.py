@@ -1,0 +1,102 @@
+"""The gate's verdicts, from asv's results of a base and a head commit.
+
+asv compares benchmarks by ratio alone and takes bigger as worse; the gate judges itself:
+
+* a timed benchmark (one with samples) by its **paired** ratios: asv ran the two commits in
+  interleaved rounds (base, head, head, base, ...), one sample per round, so sample *i* of the
+  head and sample *i* of the base were taken minutes apart under much the same load. The head is
+  slower when the median paired ratio exceeds ``factor`` *and* all pairs but one agree that it
+  is slower (ratio > 1): a load spike that hits one sample cannot make a verdict;
+* a test-error track by its rise: more than ``max_error_rise`` (1 point) fails;
+* a benchmark that has no value on the head (it failed, timed out, or the head did not build)
+  fails, whatever the base did.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+# exit codes of ``nncompare gate``, from the least to the most serious
+PASS, SLOWER, USAGE, LESS_ACCURATE, BROKEN = 0, 1, 2, 3, 4
+MIN_PAIRS = 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One benchmark's outcome: ``code`` is one of the exit codes above, ``line`` says why."""
+
+    name: str
+    code: int
+    line: str
+
+
+def _measured(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def paired_ratios(base: list[float], head: list[float]) -> list[float]:
+    """head_i / base_i for each round both commits measured (samples are in round order)."""
+    return [h / b for b, h in zip(base, head) if _measured(b) and _measured(h) and b > 0]
+
+
+def judge_time(name: str, base: list[float] | None, head: list[float] | None, factor: float) -> Verdict:
+    if not head or not any(_measured(h) for h in head):
+        return Verdict(name, BROKEN, f"{name}: no measurement on the head commit (the benchmark failed there)")
+    if not base or not any(_measured(b) for b in base):
+        return Verdict(name, PASS, f"{name}: not on the base commit; nothing to compare")
+    ratios = paired_ratios(base, head)
+    if len(ratios) < MIN_PAIRS:
+        return Verdict(name, BROKEN, f"{name}: only {len(ratios)} paired samples (need {MIN_PAIRS}); "
+                                     "did some rounds fail?")
+    median = statistics.median(ratios)
+    agree = sum(r > 1.0 for r in ratios)
+    shown = ", ".join(f"{r:.2f}" for r in ratios)
+    summary = (f"{name}: x{median:.2f} (paired ratios {shown}; base {statistics.median(base):.3f} s, "
+               f"head {statistics.median(head):.3f} s)")
+    if median > factor and agree >= len(ratios) - 1:
+        return Verdict(name, SLOWER, f"{summary}: SLOWER than x{factor}")
+    return Verdict(name, PASS, summary)
+
+
+def judge_error(name: str, base, head, max_rise: float) -> Verdict:
+    if not _measured(head):
+        return Verdict(name, BROKEN, f"{name}: no test error on the head commit (the benchmark failed there)")
+    if not _measured(base):
+        return Verdict(name, PASS, f"{name}: {head:.4f} on the head, none on the base; nothing to compare")
+    rise = head - base
+    line = f"{name}: test error {base:.4f} -> {head:.4f} ({100 * rise:+.2f} points)"
+    if rise > max_rise:
+        return Verdict(name, LESS_ACCURATE, f"{line}: accuracy dropped by more than {100 * max_rise:g} point(s)")
+    return Verdict(name, PASS, line)
+
+
+def is_error_track(name: str) -> bool:
+    return ".track_test_error" in name
+
+
+def judge(base: dict, head: dict, *, factor: float, max_error_rise: float) -> list[Verdict]:
+    """Verdicts for every benchmark the head or the base has.
+
+    ``base`` and ``head`` map a benchmark's full name (``gate.SteadyEpochs.time_epochs('dask', 2, 1, '2g')``)
+    to ``{"value": ..., "samples": [...] or None}``.
+    """
+    verdicts = []
+    for name in sorted(set(base) | set(head)):
+        b, h = base.get(name, {}), head.get(name, {})
+        if is_error_track(name):
+            verdicts.append(judge_error(name, b.get("value"), h.get("value"), max_error_rise))
+        elif h.get("samples") is not None or b.get("samples") is not None:
+            verdicts.append(judge_time(name, b.get("samples"), h.get("samples"), factor))
+        elif not _measured(h.get("value")):
+            verdicts.append(Verdict(name, BROKEN, f"{name}: no value on the head commit (the benchmark failed there)"))
+        else:
+            verdicts.append(Verdict(name, PASS, f"{name}: {b.get('value')} -> {h.get('value')} (a track: not judged)"))
+    return verdicts
+
+
+def exit_code(verdicts: list[Verdict]) -> int:
+    """The most serious outcome: broken, then less accurate, then slower."""
+    codes = {v.code for v in verdicts}
+    return next((code for code in (BROKEN, LESS_ACCURATE, SLOWER) if code in codes), PASS)

@@ -1,0 +1,107 @@
+"""Ctrl-C and SIGTERM: stop within one round, clean up, exit 130 or 143 with one line.
+
+scikit-learn's MLP catches ``KeyboardInterrupt`` inside ``partial_fit`` and only warns, so a
+plain Ctrl-C used to let a run finish and record itself. The handler here raises
+:class:`Interrupted`, which is not a ``KeyboardInterrupt``, and also records the signal; the
+training loop calls :func:`raise_if_interrupted` after every round in case some library
+swallowed the exception anyway. Only the first signal raises: later ones are recorded, so
+the cleanup they interrupt (ending workers, JVMs and child processes) is not cut short.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """The user (SIGINT) or a supervisor (SIGTERM) asked us to stop; a BaseException, like KeyboardInterrupt."""
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        super().__init__(signal.Signals(self.signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for death by signal: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+_received: int | None = None
+_deferred = 0
+
+
+def _handler(signum, frame) -> None:
+    global _received
+    first = _received is None
+    if first:
+        _received = signum
+    if first and not _deferred:
+        raise Interrupted(signum)
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Route SIGINT and SIGTERM to :class:`Interrupted` inside the block (a no-op off the main thread)."""
+    global _received
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _received = None
+    previous = {s: signal.signal(s, _handler) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def install_early() -> None:
+    """Until :func:`handled` takes over: a signal during the imports (seconds: numpy, click) ends the
+    process at once, with the same one line and exit code; nothing has been started or written yet."""
+
+    def end_now(signum, frame):
+        sys.stderr.write(f"nncompare: error: interrupted by {signal.Signals(signum).name} while starting; "
+                         "nothing was written\n")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, end_now)
+
+
+def console_main() -> None:
+    """The ``nncompare`` script: signals are handled from the first moment, then :func:`nncompare.cli.main` runs."""
+    install_early()
+    from nncompare.cli import main
+
+    main()
+
+
+def received() -> int | None:
+    """The first signal received inside :func:`handled`, if any."""
+    return _received
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` if a signal came, even one that a library swallowed."""
+    if _received is not None:
+        raise Interrupted(_received)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Signals inside the block are recorded, not raised: for a write that must be whole, and for cleanup."""
+    global _deferred
+    _deferred += 1
+    try:
+        yield
+    finally:
+        _deferred -= 1
