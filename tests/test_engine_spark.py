@@ -307,6 +307,10 @@ def test_session_settings_follow_the_topology():
     assert session_conf(spec, "yarn")["spark.master"] == "yarn"
     with pytest.raises(UsageError):
         session_conf(spec, "tcp://127.0.0.1:8786")
+    # the Spark UI stays off unless the dashboard is asked for, and then takes a free port
+    assert conf["spark.ui.enabled"] == "false" and "spark.ui.port" not in conf
+    ui = session_conf(spec, dashboard=True)
+    assert ui["spark.ui.enabled"] == "true" and 0 < int(ui["spark.ui.port"]) < 65536
 
 
 def test_java_versions_are_read_like_the_jvm_prints_them():
