@@ -28,7 +28,7 @@ def load_corrected_clock() -> float:
     """Load-corrected seconds trained so far by this process's run (asv reads it around a sample)."""
     if _RUN is None:
         return 0.0
-    return sum(r["active_s"] for r in _RUN.rounds)
+    return sum(c["active_s"] for c in _RUN.epoch_clocks)
 
 
 class SteadyEpochs:

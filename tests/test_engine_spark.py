@@ -1,12 +1,17 @@
 """The Spark engine on a real local SparkSession: results, round cost, faults, the token, the Java check.
 
-One session (2 slots of 1 core) serves every test here; each test starts its own barrier
-stage on it, as a run does.
+One session (2 slots of 1 core) serves every test here: the engine runs on the active
+session instead of starting its own, and each test starts its own barrier stage on it, as a
+run does. Faults are injected by ``before_round`` hooks (small classes below, shipped to the
+tasks inside the barrier task's closure); each hook decides itself when to act.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -16,20 +21,78 @@ import pytest
 
 pytest.importorskip("pyspark")
 
+from pyspark import cloudpickle as spark_cloudpickle  # noqa: E402
+
 from nncompare.averaging import average_weights  # noqa: E402
 from nncompare.engines.local import LocalEngine  # noqa: E402
-from nncompare.engines.spark import FAIL_ROUND_ENV, FAIL_TIMES_ENV, SparkEngine, build_session, session_conf, stop_session  # noqa: E402
-from nncompare.engines.weight_service import HEADER, MAGIC  # noqa: E402
+from nncompare.engines.options import EngineOptions  # noqa: E402
+from nncompare.engines.spark import SparkEngine, build_session, session_conf, stop_session  # noqa: E402
+from nncompare.engines.spark.wire import HEADER, MAGIC  # noqa: E402
 from nncompare.errors import EngineError, UsageError  # noqa: E402
 from nncompare.java import parse_major, require_java  # noqa: E402
 from nncompare.job import JobSpec, ModelSpec, Topology  # noqa: E402
 from nncompare.partition import make_shards  # noqa: E402
 from nncompare.record import PHASES, RECORD_KEYS  # noqa: E402
-from nncompare.trainer import ShardTrainer  # noqa: E402
+from nncompare.trainer import RoundPosition, ShardTrainer  # noqa: E402
 from nncompare.training import run_job  # noqa: E402
 
 TWO_BY_ONE = Topology(workers=2, cores_per_worker=1)
 DIGITS_MODEL = ModelSpec(hidden_layer_sizes=(32,), batch_size=64, learning_rate_init=0.01)
+
+# The Python workers cannot import this test module: ship its hook classes by value.
+spark_cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class FailOnce:
+    """Raise once in round ``number`` on ``shard``: the first task there to create ``marker`` raises."""
+
+    def __init__(self, marker: str, shard: int, number: int):
+        self.marker, self.shard, self.number = marker, shard, number
+
+    def __call__(self, shard, position):
+        if shard != self.shard or position.number != self.number:
+            return
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return  # failed once already: this is Spark's retry
+        raise RuntimeError(f"injected failure in round {position.number} of shard {shard}")
+
+
+class AlwaysFail:
+    """Raise in round 1 on shard 0, in every attempt: Spark runs out of attempts."""
+
+    def __call__(self, shard, position):
+        if shard == 0 and position.number == 1:
+            raise RuntimeError("injected failure in every attempt")
+
+
+class HangInFirstJob:
+    """Every task of the run's first barrier job hangs in round ``number``; Spark sees nothing wrong.
+
+    The first task to train writes its stage id to ``marker`` (created exclusively), so the
+    hook knows the first job apart from a fresh one the engine starts.
+    """
+
+    def __init__(self, marker: str, number: int):
+        self.marker, self.number = marker, number
+
+    def __call__(self, shard, position):
+        from pyspark import BarrierTaskContext
+
+        stage = BarrierTaskContext.get().stageId()
+        try:
+            with open(self.marker, "x") as out:
+                out.write(str(stage))
+        except FileExistsError:
+            pass
+        for _ in range(100):  # the sibling may be between creating and writing the file
+            text = open(self.marker).read()
+            if text:
+                break
+            time.sleep(0.01)
+        if position.number == self.number and int(text) == stage:
+            time.sleep(3600)
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +104,6 @@ def spark_session():
     session = build_session(JobSpec(dataset="digits", engine="spark", topology=TWO_BY_ONE))
     yield session
     stop_session(session)
-
-
-def on_session(session):
-    """An engine factory for run_job that uses the shared session instead of starting one."""
-    return lambda spec, cluster=None: SparkEngine(spec, cluster, session=session)
 
 
 def _closed_by_server(sock: socket.socket, timeout: float = 10.0) -> bool:
@@ -61,7 +119,7 @@ def _closed_by_server(sock: socket.socket, timeout: float = 10.0) -> bool:
 def intrude(address) -> list[bool]:
     """Knock on the weight service the ways a stranger could; True for each connection it dropped."""
     attempts = []
-    wrong = b'{"op":"hello","token":"0000","partition":0,"tid":999999}'
+    wrong = b'{"op":"hello","token":"0000","generation":1,"partition":0,"tid":999999}'
     for payload in (HEADER.pack(MAGIC, len(wrong), 0) + wrong,                 # well-formed, wrong token
                     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",                       # not our protocol
                     HEADER.pack(MAGIC, 1 << 30, 0)):                           # asks us to read a GiB first
@@ -70,6 +128,10 @@ def intrude(address) -> list[bool]:
         attempts.append(_closed_by_server(sock))
         sock.close()
     return attempts
+
+
+def averaged(result):
+    return average_weights([u.weights for u in result.updates], [u.n_samples for u in result.updates])
 
 
 @pytest.fixture(scope="module")
@@ -83,19 +145,21 @@ def fashion_rounds(spark_session, fashion):
     local = LocalEngine(spec.with_(engine="local"))
     local.start()
     local.place(shards, fashion.classes)
-    engine = SparkEngine(spec, session=spark_session)
+    engine = SparkEngine(spec)
     results, intruders = [], []
     try:
         engine.start()
         engine.place(shards, fashion.classes)
         w_spark = w_local = None
-        for r in range(4):
-            res = engine.run_round(w_spark)
-            res_local = local.run_round(w_local)
-            w_spark = average_weights([u.weights for u in res.updates], [u.n_samples for u in res.updates])
-            w_local = average_weights([u.weights for u in res_local.updates], [u.n_samples for u in res_local.updates])
-            results.append(SimpleNamespace(result=res, spark=w_spark.copy(), local=w_local.copy()))
-            if r == 0:
+        for r in range(1, 5):
+            position = RoundPosition.of(r, 1)
+            start = time.perf_counter()
+            res = engine.run_round(w_spark, position)
+            wall = time.perf_counter() - start
+            res_local = local.run_round(w_local, position)
+            w_spark, w_local = averaged(res), averaged(res_local)
+            results.append(SimpleNamespace(result=res, wall_s=wall, spark=w_spark.copy(), local=w_local.copy()))
+            if r == 1:
                 intruders = intrude(engine.service.address)
         info = engine.describe()
     finally:
@@ -115,20 +179,24 @@ def test_averaged_weights_match_the_local_engine_round_by_round(fashion_rounds):
 @pytest.mark.slow
 def test_a_round_moves_weights_in_far_less_than_a_barrier_allgather(fashion_rounds):
     """One allGather costs ~1 s; the socket service moves 2 x 318 KB each way in milliseconds."""
-    steady = [r.result for r in fashion_rounds.rounds[1:]]
-    transfers = [r.transfer_s for r in steady]
+    steady = fashion_rounds.rounds[1:]
+    transfers = [r.wall_s - max(u.compute_s for u in r.result.updates) for r in steady]
     assert float(np.median(transfers)) < 0.1, transfers
     assert max(transfers) < 0.9, transfers
     for r in steady:
-        assert len(r.extra["wire_s"]) == 2
-        assert r.compute_s == max(u.compute_s for u in r.updates) > 0
-    assert fashion_rounds.info["barrier_stage_attempts"] == 1
+        assert [u.shard for u in r.result.updates] == [0, 1]
+        assert len(r.result.extra["wire_s"]) == 2 and max(r.result.extra["wire_s"]) < 0.9
+        assert r.result.recovered_shards == [] and r.result.recovery_s == 0.0
+        assert all(u.compute_s > 0 and u.compute_cpu_s > 0 for u in r.result.updates)
+    assert fashion_rounds.info["barrier_stage_attempts"] == 1 and fashion_rounds.info["barrier_jobs"] == 1
+    assert fashion_rounds.info["owns_session"] is False
 
 
 @pytest.mark.slow
 def test_strangers_are_dropped_without_touching_training(fashion_rounds):
     assert fashion_rounds.intruders == [True, True, True]
-    assert fashion_rounds.info["connections_rejected"] == 3
+    assert fashion_rounds.info["connections_rejected"] == 3 and len(fashion_rounds.info["rejections"]) == 3
+    assert "wrong token" in fashion_rounds.info["rejections"][0]
     assert fashion_rounds.info["connections_accepted"] == 2
     assert len(fashion_rounds.rounds) == 4  # the match with the local engine is checked above, strangers and all
 
@@ -136,87 +204,92 @@ def test_strangers_are_dropped_without_touching_training(fashion_rounds):
 @pytest.mark.slow
 def test_run_job_on_local_spark_end_to_end(spark_session, digits):
     spec = JobSpec(dataset="digits", engine="spark", epochs=3, model=DIGITS_MODEL, topology=TWO_BY_ONE)
-    record = run_job(spec, dataset=digits, engine_factory=on_session(spark_session))
+    record = run_job(spec, dataset=digits)
     assert set(RECORD_KEYS) <= set(record) and set(record["phases_s"]) == set(PHASES)
     assert sum(record["phases_s"].values()) == pytest.approx(record["wall_s"] - record["startup_s"], rel=1e-6)
     assert record["epochs_run"] == 3 and record["test_accuracy"] > 0.8
     info = record["engine_info"]
     assert info["master"].startswith("local[2") and info["settings"]["spark.task.cpus"] == "1"
-    assert len({t["worker"] for t in info["tasks"]}) == 2
+    assert len({t["worker"] for t in info["tasks"]}) == 2 and info["ui_url"] is None
     # the tasks are other processes, and their memory is reported apart from the driver's
     assert len(record["peak_rss_bytes"]["per_worker"]) == 2 and record["peak_rss_bytes"]["workers"] > 0
     local = run_job(spec.with_(engine="local"), dataset=digits)
     assert record["test_accuracy"] == pytest.approx(local["test_accuracy"], abs=1e-9)
+    # the engine ran on the test's session and left it running
+    assert spark_session.sparkContext.parallelize([1, 2], 2).sum() == 3
 
 
-# Known flake (not yet understood): in roughly one run in five, a barrier attempt that Spark
-# retries after an injected task failure connects only one of its two tasks, and the run stops
-# on the connect timeout. These tests bound that wait at 60 s and run once more when it happens;
-# the assertions are unchanged. See the closing note of issue 6.
-RETRY_FLAKY_BARRIER = pytest.mark.flaky(reruns=1)
+def _fresh_average(shards, classes, model, weights):
+    ups = [ShardTrainer(s.index, s.x, s.y, classes, model).train_round(weights) for s in shards]
+    return average_weights([u.weights for u in ups], [u.n_samples for u in ups])
+
+
+def _three_rounds(engine, shards, classes):
+    """Rounds 1-3 on ``engine``; returns the results and the averaged weights after each."""
+    results, weights = [], [None]
+    with engine:
+        engine.place(shards, classes)
+        for r in range(1, 4):
+            results.append(engine.run_round(weights[-1], RoundPosition.of(r, 1)))
+            weights.append(averaged(results[-1]))
+        info = engine.describe()
+    return results, weights, info
 
 
 @pytest.mark.slow
-@RETRY_FLAKY_BARRIER
-def test_a_failed_task_resumes_from_the_last_averaged_weights(spark_session, digits, monkeypatch):
-    monkeypatch.setenv("NNCOMPARE_SPARK_CONNECT_TIMEOUT", "60")
-    monkeypatch.setenv(FAIL_ROUND_ENV, "2")
+def test_a_failed_task_resumes_from_the_last_averaged_weights(spark_session, digits, tmp_path):
     spec = JobSpec(dataset="digits", engine="spark", model=DIGITS_MODEL, topology=TWO_BY_ONE)
     shards = make_shards(digits.x_train, digits.y_train, 2, spec.partition, spec.model.seed)
-    engine = SparkEngine(spec, session=spark_session)
-    with engine:
-        engine.place(shards, digits.classes)
-        first = engine.run_round(None)
-        w1 = average_weights([u.weights for u in first.updates], [u.n_samples for u in first.updates])
-        second = engine.run_round(w1)
-        w2 = average_weights([u.weights for u in second.updates], [u.n_samples for u in second.updates])
-        third = engine.run_round(w2)
-        info = engine.describe()
-    assert "resumed" not in first.extra and second.extra["resumed"] == 1 and "resumed" not in third.extra
-    assert info["barrier_stage_attempts"] == 2
+    engine = SparkEngine(spec, options=EngineOptions(before_round=FailOnce(str(tmp_path / "failed"), shard=0, number=2)))
+    (first, second, third), (_, w1, w2, _), info = _three_rounds(engine, shards, digits.classes)
+    assert [first.recovered_shards, second.recovered_shards, third.recovered_shards] == [[], [0, 1], []]
+    assert second.recovery_s > 0 and first.recovery_s == third.recovery_s == 0.0
+    assert info["barrier_stage_attempts"] == 2 and info["barrier_jobs"] == 1
     assert len(info["task_failures"]) == 1 and "round 2" in info["task_failures"][0]
-
-    def fresh_average(weights):
-        ups = [ShardTrainer(s.index, s.x, s.y, digits.classes, spec.model).train_round(weights) for s in shards]
-        return average_weights([u.weights for u in ups], [u.n_samples for u in ups])
-
     # round 2 ran on new tasks from w1 (fresh trainers primed with it), not from the start
-    assert np.abs(w2 - fresh_average(w1)).max() <= 1e-5
-    assert np.abs(w2 - fresh_average(None)).max() > 1e-3
+    assert np.abs(w2 - _fresh_average(shards, digits.classes, spec.model, w1)).max() <= 1e-5
+    assert np.abs(w2 - _fresh_average(shards, digits.classes, spec.model, None)).max() > 1e-3
 
 
 @pytest.mark.slow
-@RETRY_FLAKY_BARRIER
-def test_a_failure_mid_epoch_keeps_the_epochs_aligned(spark_session, digits, monkeypatch):
+def test_a_stage_that_hangs_is_replaced_by_a_fresh_barrier_job(spark_session, digits, tmp_path):
+    """Tasks that stop answering but never fail get no retry from Spark: the engine starts a new job."""
+    spec = JobSpec(dataset="digits", engine="spark", model=DIGITS_MODEL, topology=TWO_BY_ONE)
+    shards = make_shards(digits.x_train, digits.y_train, 2, spec.partition, spec.model.seed)
+    options = EngineOptions(before_round=HangInFirstJob(str(tmp_path / "first-stage"), number=2),
+                            round_timeout_s=5, connect_timeout_s=20)
+    (first, second, third), (_, w1, w2, _), info = _three_rounds(SparkEngine(spec, options=options), shards, digits.classes)
+    assert [first.recovered_shards, second.recovered_shards, third.recovered_shards] == [[], [0, 1], []]
+    assert info["barrier_jobs"] == 2
+    assert [f.split(":")[0] for f in info["task_failures"]] == ["round 2", "barrier job 1 abandoned"]
+    assert np.abs(w2 - _fresh_average(shards, digits.classes, spec.model, w1)).max() <= 1e-5
+    # the abandoned job's tasks are gone: only the new job runs on the session
+    assert spark_session.sparkContext.parallelize([1, 2], 2).sum() == 3
+
+
+@pytest.mark.slow
+def test_a_failure_mid_epoch_keeps_the_epochs_aligned(spark_session, digits, tmp_path):
     """With several rounds per epoch, the replacement tasks join at the interrupted round's slice."""
-    monkeypatch.setenv("NNCOMPARE_SPARK_CONNECT_TIMEOUT", "60")
-    monkeypatch.setenv(FAIL_ROUND_ENV, "3")
     spec = JobSpec(dataset="digits", engine="spark", epochs=2, sync_every=2, model=DIGITS_MODEL, topology=TWO_BY_ONE,
                    convergence_stop=False)
-    record = run_job(spec, dataset=digits, engine_factory=on_session(spark_session))
+    options = EngineOptions(before_round=FailOnce(str(tmp_path / "failed"), shard=1, number=3), connect_timeout_s=60)
+    record = run_job(spec, dataset=digits, options=options)
     assert record["rounds_per_epoch"] == 6 and len(record["rounds"]) == 12
-    assert [r.get("resumed", 0) for r in record["rounds"]] == [0, 0, 1] + [0] * 9
+    assert [r["recovered_shards"] for r in record["rounds"]] == [[], [], [0, 1]] + [[]] * 9
+    assert [r["index"] for r in record["rounds"]] == list(range(6)) * 2
     assert record["epochs_run"] == 2 and all(np.isfinite(record["loss_curve"]))
     assert record["test_accuracy"] > 0.8
 
 
 @pytest.mark.slow
-def test_when_spark_gives_up_the_run_stops_with_one_line_and_no_record(spark_session, digits, monkeypatch):
-    monkeypatch.setenv(FAIL_ROUND_ENV, "1")
-    monkeypatch.setenv(FAIL_TIMES_ENV, "99")  # every attempt fails: Spark's 4 attempts run out
-    # Known: in about one run in five here, the last attempt gets only one of its two tasks
-    # connected, and the run then stops on the connect timeout instead of Spark's own
-    # give-up; either way it must stop, in one line, without a record.
-    monkeypatch.setenv("NNCOMPARE_SPARK_CONNECT_TIMEOUT", "30")
+def test_when_spark_gives_up_the_run_stops_with_one_line_and_no_record(spark_session, digits):
     spec = JobSpec(dataset="digits", engine="spark", epochs=2, model=DIGITS_MODEL, topology=TWO_BY_ONE)
     start = time.monotonic()
     with pytest.raises(EngineError) as error:
-        run_job(spec, dataset=digits, engine_factory=on_session(spark_session))
+        run_job(spec, dataset=digits, options=EngineOptions(before_round=AlwaysFail(), connect_timeout_s=60))
     message = str(error.value)
     assert "\n" not in message, message
-    if "did not connect" not in message:
-        assert "gave up" in message or "failed 4 times" in message, message
-        assert "injected failure" in message
+    assert message.startswith("Spark gave up on the training stage: ") and "injected failure in every attempt" in message, message
     assert time.monotonic() - start < 240
     # the session survives for the next run
     assert spark_session.sparkContext.parallelize([1, 2], 2).sum() == 3
@@ -234,6 +307,10 @@ def test_session_settings_follow_the_topology():
     assert session_conf(spec, "yarn")["spark.master"] == "yarn"
     with pytest.raises(UsageError):
         session_conf(spec, "tcp://127.0.0.1:8786")
+    # the Spark UI stays off unless the dashboard is asked for, and then takes a free port
+    assert conf["spark.ui.enabled"] == "false" and "spark.ui.port" not in conf
+    ui = session_conf(spec, dashboard=True)
+    assert ui["spark.ui.enabled"] == "true" and 0 < int(ui["spark.ui.port"]) < 65536
 
 
 def test_java_versions_are_read_like_the_jvm_prints_them():
@@ -243,16 +320,15 @@ def test_java_versions_are_read_like_the_jvm_prints_them():
     assert parse_major("no java here") is None
 
 
-def test_cli_without_java_fails_with_one_line_naming_java_17(monkeypatch, capfd, tmp_path):
-    from nncompare.cli import main
-
-    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))
-    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
-    with pytest.raises(SystemExit) as exit_info:
-        main(["run", "--engine", "spark", "--dataset", "digits", "--epochs", "1", "-q"])
-    err = capfd.readouterr().err.strip()
-    assert exit_info.value.code == 1
-    assert len(err.splitlines()) == 1 and "Java 17" in err and err.startswith("nncompare: error:")
+def test_cli_without_java_fails_with_one_line_naming_java_17(tmp_path):
+    # a process of its own: in this one the tests' SparkSession is active, and the engine would run on it
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "PATH": str(tmp_path / "no-bin")}
+    code = "import sys; from nncompare.cli import main; main(sys.argv[1:])"
+    proc = subprocess.run([sys.executable, "-c", code, "run", "--engine", "spark", "--dataset", "digits", "--epochs", "1", "-q"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    err = proc.stderr.strip()
+    assert proc.returncode == 1, err
+    assert len(err.splitlines()) == 1 and "Java 17" in err and err.startswith("nncompare: error:"), err
 
 
 def test_wrong_java_version_is_named(tmp_path):
@@ -265,7 +341,7 @@ def test_wrong_java_version_is_named(tmp_path):
 
 
 def test_frames_carry_weights_bit_for_bit():
-    from nncompare.engines.weight_service import recv_frame, send_frame
+    from nncompare.engines.spark.wire import recv_frame, send_frame
 
     a, b = socket.socketpair()
     weights = np.random.RandomState(0).standard_normal(79510).astype(np.float32)

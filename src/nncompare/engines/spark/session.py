@@ -1,0 +1,178 @@
+"""The SparkSession for a job: its settings, its start and stop, and Spark's errors in one line.
+
+Kept apart from the engine so that tests, benchmarks and the engine build the session the
+same way, and so that the engine can instead reuse a session someone else started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from urllib.parse import urlparse
+
+from nncompare.errors import EngineError, UsageError
+
+log = logging.getLogger(__name__)
+
+#: Spark retries a failed barrier stage up to this many attempts in all (its own default is 4).
+STAGE_ATTEMPTS = 4
+_BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+_MASTER = re.compile(r"^(local(\[.*\])?|spark://.+|yarn|k8s://.+|mesos://.+)$")
+
+
+def is_local_master(master: str) -> bool:
+    return master.startswith("local")
+
+
+def is_loopback(cluster: str | None) -> bool:
+    """True when everything runs on this machine (no master, or a master on loopback)."""
+    if not cluster:
+        return True
+    host = urlparse(cluster).hostname or ""
+    return host == "localhost" or host.startswith("127.")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def session_conf(spec, cluster: str | None = None, *, dashboard: bool = False) -> dict[str, str]:
+    """The Spark settings that give the job W executors of C cores and M memory, and one task per executor.
+
+    ``local[W*C,F]`` gives W slots of C cores (``spark.task.cpus=C``) and lets a failed task
+    be retried (plain ``local[N]`` aborts the job on the first failure). On a cluster the
+    master honours what it knows: standalone reads ``spark.cores.max``/``executor.cores``,
+    YARN and Kubernetes ``spark.executor.instances``.
+    """
+    topo = spec.topology
+    w, c = topo.workers, topo.cores_per_worker
+    master = cluster or f"local[{w * c},{STAGE_ATTEMPTS}]"
+    if not _MASTER.match(master):
+        raise UsageError(f"--cluster {cluster!r} is not a Spark master; write spark://host:7077, yarn or k8s://https://host:port")
+    conf = {
+        "spark.master": master,
+        "spark.app.name": f"nncompare {spec.dataset} {w}x{c}",
+        "spark.executor.instances": str(w),
+        "spark.executor.cores": str(c),
+        "spark.task.cpus": str(c),
+        "spark.cores.max": str(w * c),
+        "spark.dynamicAllocation.enabled": "false",  # barrier stages need a fixed set of slots
+        "spark.task.maxFailures": str(STAGE_ATTEMPTS),
+        "spark.stage.maxConsecutiveAttempts": str(STAGE_ATTEMPTS),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.python.worker.reuse": "true",
+        "spark.python.daemon.module": "nncompare.engines.spark.daemon",
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
+    }
+    for name in _BLAS_ENV:
+        conf[f"spark.executorEnv.{name}"] = str(c)
+    if topo.memory_per_worker_bytes:
+        conf["spark.executor.memory"] = f"{max(1, topo.memory_per_worker_bytes // 2**20)}m"
+    if is_loopback(cluster):
+        # everything on this machine: keep the driver, and so the weight service, on loopback
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    if dashboard:
+        conf["spark.ui.enabled"] = "true"
+        conf["spark.ui.port"] = str(free_port(conf.get("spark.driver.bindAddress", "0.0.0.0")))
+    return conf
+
+
+def build_session(spec, cluster: str | None = None, extra_conf: Mapping[str, str] | None = None, *,
+                  dashboard: bool = False, check_java: bool = True):
+    """Check Java, then start a SparkSession for ``spec``; the caller stops it with :func:`stop_session`.
+
+    ``extra_conf`` is applied after the engine's own settings, so a user's ``--conf`` wins.
+    """
+    if check_java:
+        from nncompare.java import require_java
+
+        require_java()
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    if SparkContext._active_spark_context is not None:
+        raise EngineError("a SparkContext is already running in this process; the Spark engine reuses its active session instead")
+    # pyspark takes the workers' Python from this variable, not from spark.pyspark.python;
+    # by default they run this interpreter, which has nncompare installed.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if is_loopback(cluster):
+        # every Spark server this JVM opens (block manager, RPC) then listens on loopback only
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder
+    for key, value in {**session_conf(spec, cluster, dashboard=dashboard), **dict(extra_conf or {})}.items():
+        builder = builder.config(key, str(value))
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:
+        raise EngineError(f"could not start Spark on {cluster or 'this machine'}: {first_line(exc)}") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def active_session():
+    """The SparkSession already active in this thread, or None: the engine then runs on it and leaves it running."""
+    try:
+        from pyspark.sql import SparkSession
+    except ModuleNotFoundError:
+        return None
+    return SparkSession.getActiveSession()
+
+
+def stop_session(session) -> None:
+    """Stop the session and the JVM pyspark launched for it, so no process outlives the run."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    try:
+        session.stop()
+    except Exception as exc:  # a dying JVM must not hide the error that brought us here
+        log.warning("stopping Spark failed: %s", first_line(exc))
+    if gateway is None:
+        return
+    proc = getattr(gateway, "proc", None)
+    try:
+        gateway.shutdown()
+    except Exception:
+        pass
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    if proc is not None:
+        try:
+            proc.stdin.close()  # the JVM exits when its stdin closes
+            proc.wait(timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def wait_for_executors(sc, count: int, timeout: float) -> int:
+    """Wait until ``count`` executors registered; a barrier stage cannot start before it has its slots."""
+    deadline = time.monotonic() + timeout
+    while True:
+        have = sc._jsc.sc().getExecutorMemoryStatus().size() - 1  # minus the driver
+        if have >= count:
+            return have
+        if time.monotonic() > deadline:
+            raise EngineError(f"the cluster gave {have} of {count} executors in {timeout:.0f} s; "
+                              "does it have enough free cores and memory for --workers x --cores x --memory?")
+        time.sleep(0.2)
+
+
+def first_line(exc: BaseException) -> str:
+    """The line of a (Java-wrapped) Python error that says what happened, not the 200 lines around it."""
+    text = str(exc)
+    for pattern in (r"^\s*(\w+(?:Error|Exception): .+)$", r"(Job aborted due to stage failure: [^\n]+?)(?:\.|$)"):
+        found = re.findall(pattern, text, flags=re.MULTILINE)
+        if found:
+            return found[-1].strip()[:300]
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:300]
