@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from urllib.parse import urlparse
@@ -145,10 +147,16 @@ def build_session(spec, cluster: str | None = None, extra_conf: Mapping[str, str
     builder = SparkSession.builder
     for key, value in {**session_conf(spec, cluster, dashboard=dashboard), **dict(extra_conf or {})}.items():
         builder = builder.config(key, str(value))
+    # SparkContext replaces the SIGINT handler with one that raises a plain KeyboardInterrupt,
+    # which scikit-learn swallows and nncompare.interrupts would not see: keep the one we had
+    on_sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     try:
         session = builder.getOrCreate()
     except Exception as exc:
         raise EngineError(f"could not start Spark on {cluster or 'this machine'}: {first_line(exc)}") from None
+    finally:
+        if on_sigint is not None:
+            signal.signal(signal.SIGINT, on_sigint)
     session.sparkContext.setLogLevel("ERROR")
     return session
 
