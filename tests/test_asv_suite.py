@@ -199,3 +199,29 @@ def test_publish_draws_graphs_and_compare_prints_a_table(asv_env, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     row = next(line for line in done.stdout.splitlines() if "training.EpochCPU.time_epoch('local', 1, 1, '2g', 'digits')" in line)
     assert row.count("|") >= 5 and "ms" in row
+
+
+def test_every_benchmark_class_declares_its_version():
+    """Without ``version`` asv derives one from the source, and any edit would start new lines."""
+    classes = [obj for module in (training, records) for name, obj in vars(module).items()
+               if isinstance(obj, type) and obj.__module__ == module.__name__ and not name.startswith("_")
+               and any(attr.startswith(("time_", "track_", "peakmem_")) for attr in dir(obj))]
+    assert classes and all(isinstance(getattr(cls, "version", None), str) for cls in classes), classes
+
+
+def test_other_datasets_and_left_out_engines_are_skipped(on_digits, monkeypatch):
+    assert common.JOB_NAMES[-1] == common.TOPOLOGY_NAMES[-1] == "dataset"
+    assert common.skip_reason("local", 1, 1, "1g", "digits") is None
+    assert "uses digits, not fashion-mnist" in common.skip_reason("local", 1, 1, "1g", "fashion-mnist")
+    monkeypatch.setenv(common.ENGINES_ENV, "local")
+    assert "leaves out the dask engine" in common.skip_reason("dask", 1, 1, "1g", "digits")
+    monkeypatch.setenv(common.ENGINES_ENV, "local,flink")
+    with pytest.raises(ValueError, match="unknown engine"):
+        common.selected_engines()
+
+
+def test_a_commit_without_training_run_is_skipped_not_failed(on_digits, monkeypatch):
+    assert common.predates_benchmarks() is None
+    monkeypatch.setitem(sys.modules, "nncompare.training", None)  # what an old commit's package lacks
+    with pytest.raises(NotImplementedError, match="predates the benchmark"):
+        training.EpochCPU().setup("local", 1, 1, "1g", "digits")
