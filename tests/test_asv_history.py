@@ -1,8 +1,9 @@
 """tools/asv_history.py, as the benchmark workflow runs it, with a local bare repository as the remote.
 
 Two CI runs land on different hosts (each a fresh clone with its own HOME, so its own asv
-machine file) and benchmark two commits of main; the results branch then holds both, and
-``asv publish`` draws them as one series with two points.
+machine file, and its own host name, which the test gives each process through a
+``sitecustomize`` that patches ``platform.uname``) and benchmark two commits of main; the
+results branch then holds both, and ``asv publish`` draws them as one series with two points.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ FACTS = ["--os", "Linux (GitHub ubuntu-latest)", "--arch", "x86_64", "--cpu", "G
          "--num-cpu", "4", "--ram", "16GB"]
 BENCH = r"training\.EpochCPU\.time_epoch\('local', 1,"
 SERIES = "training.EpochCPU.time_epoch"
+FAKE_HOST = """
+import os
+import platform
+
+if os.environ.get("NNCOMPARE_TEST_HOSTNAME"):  # set by tests/test_asv_history.py only
+    _host = platform.uname()._replace(node=os.environ["NNCOMPARE_TEST_HOSTNAME"])
+    platform.uname = lambda: _host
+"""
 
 
 def run(*args, cwd, env, timeout=600):
@@ -50,12 +59,22 @@ def remote(tmp_path):
 
 
 def host(tmp_path: Path, remote: Path, name: str) -> tuple[Path, dict]:
-    """A fresh CI machine: a clone of main and a HOME of its own (no asv machine file yet)."""
+    """A fresh CI machine: a clone of main, a HOME of its own (no asv machine file yet) and a host name."""
     home = tmp_path / f"home-{name}"
-    home.mkdir()
+    (home / "site").mkdir(parents=True)
+    (home / "site" / "sitecustomize.py").write_text(FAKE_HOST)
     clone = tmp_path / f"clone-{name}"
     git(tmp_path, "clone", "--quiet", "--branch", "main", str(remote), str(clone))
-    return clone, dict(os.environ, HOME=str(home), NNCOMPARE_ASV_DATASET="digits")
+    pythonpath = os.pathsep.join(filter(None, [str(home / "site"), os.environ.get("PYTHONPATH")]))
+    return clone, dict(os.environ, HOME=str(home), PYTHONPATH=pythonpath, NNCOMPARE_TEST_HOSTNAME=f"runner-{name}",
+                       NNCOMPARE_ASV_DATASET="digits")
+
+
+def default_machine_name(clone: Path, env: dict) -> str:
+    """What ``asv machine --yes`` (the old workflow's step) would call this host."""
+    run(sys.executable, "-m", "asv", "machine", "--yes", cwd=clone, env=env)
+    (name,) = (set(json.loads((Path(env["HOME"]) / ".asv-machine.json").read_text())) - {"version"})
+    return name
 
 
 def benchmark_head(clone: Path, env: dict) -> str:
@@ -86,10 +105,12 @@ def published_series(html: Path) -> dict[Path, list]:
 def test_two_runs_on_different_hosts_publish_one_series_with_two_points(tmp_path, remote):
     pytest.importorskip("asv")
     first_clone, first_env = host(tmp_path, remote, "a")
+    second_clone, second_env = host(tmp_path, remote, "b")
+    # the hosts differ as GitHub's runners do: asv's default machine names would split the series
+    assert default_machine_name(first_clone, first_env) != default_machine_name(second_clone, second_env)
     first = benchmark_head(first_clone, first_env)
 
-    # main moves on; the next run lands on another host
-    second_clone, second_env = host(tmp_path, remote, "b")
+    # main moves on; the next run lands on the other host
     (second_clone / "CHANGES").write_text("a commit for the second point\n")
     git(second_clone, "add", "CHANGES")
     git(second_clone, "commit", "--quiet", "-m", "second commit on main")
