@@ -6,6 +6,7 @@ within a few minutes on a loaded 2-core machine.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +28,14 @@ from distributed import Client  # noqa: E402
 
 from nncompare.averaging import average_weights  # noqa: E402
 from nncompare.engines.dask import DaskEngine  # noqa: E402
-from nncompare.engines.dask_actor import tcp_traffic_on_worker  # noqa: E402
+from nncompare.engines.dask.worker import tcp_traffic_on_worker  # noqa: E402
 from nncompare.engines.local import LocalEngine  # noqa: E402
-from nncompare.errors import UsageError  # noqa: E402
+from nncompare.engines.options import EngineOptions  # noqa: E402
+from nncompare.errors import EngineError, UsageError  # noqa: E402
 from nncompare.job import JobSpec, ModelSpec, Topology  # noqa: E402
 from nncompare.partition import make_shards  # noqa: E402
-from nncompare.training import run_job  # noqa: E402
+from nncompare.trainer import RoundPosition  # noqa: E402
+from nncompare.training import TrainingRun, run_job  # noqa: E402
 
 BIN = Path(sys.executable).parent
 NNCOMPARE = [sys.executable, "-c", "from nncompare.cli import main; main()"]
@@ -74,7 +78,7 @@ def wait_gone(pids, timeout=15.0) -> list[int]:
 
 
 def port_is_listening(address: str) -> bool:
-    host, port = address.removeprefix("tcp://").rsplit(":", 1)
+    host, port = address.removeprefix("tcp://").removeprefix("http://").split("/")[0].rsplit(":", 1)
     with socket.socket() as s:
         s.settimeout(1.0)
         return s.connect_ex((host, int(port))) == 0
@@ -86,15 +90,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Capture:
-    """An ``engine_factory`` for run_job that keeps the engine, so a test can reach its workers."""
+def train(engine: DaskEngine, spec: JobSpec, dataset, progress=None) -> dict:
+    """The whole job through the training run every engine shares, on ``engine`` (which the test keeps)."""
+    with TrainingRun(spec, dataset, engine, progress=progress) as run:
+        run.train()
+    return run.record()
 
-    def __init__(self, **kwargs):
-        self.kwargs, self.engine = kwargs, None
 
-    def __call__(self, spec, cluster):
-        self.engine = DaskEngine(spec, cluster, **self.kwargs)
-        return self.engine
+class ExitOnce:
+    """A ``before_round`` hook: the worker training ``shard`` dies (``os._exit``) before round ``number``.
+
+    Only on the first attempt: the hook creates ``marker`` exclusively before it exits, so the
+    replacement actor, which gets the same hook and trains the same round, goes on.
+    """
+
+    def __init__(self, marker: str, shard: int, number: int):
+        self.marker, self.shard, self.number = marker, shard, number
+
+    def __call__(self, shard: int, position) -> None:
+        if shard != self.shard or position.number != self.number:
+            return
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os._exit(17)
+
+
+class KeepResults(DaskEngine):
+    """The Dask engine, keeping each round's position and result so a test can read the updates."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.results: list = []
+
+    def run_round(self, weights, position):
+        result = super().run_round(weights, position)
+        self.results.append((position, result))
+        return result
 
 
 # -- local cluster ---------------------------------------------------------------------------
@@ -104,14 +137,14 @@ class Capture:
 def test_local_cluster_run_end_to_end(fashion):
     before = descendants()
     environ = dict(os.environ)
-    capture = Capture()
-    record = run_job(fashion_spec(), dataset=fashion, engine_factory=capture)
+    record = train(DaskEngine(fashion_spec()), fashion_spec(), fashion)
 
     assert record["engine"] == "dask" and record["epochs_run"] == 3
     assert record["test_accuracy"] > 0.72
     assert sum(record["phases_s"].values()) == pytest.approx(record["wall_s"] - record["startup_s"], rel=1e-6)
     info = record["engine_info"]
     assert info["mode"] == "local-cluster" and info["malloc_trim_threshold_removed"]
+    assert info["dashboard_url"] is None and info["warnings"] == [] and info["recoveries"] == []
     assert len(info["workers"]) == 2
     for facts in info["workers"].values():
         assert facts["env"]["MALLOC_TRIM_THRESHOLD_"] is None
@@ -119,12 +152,14 @@ def test_local_cluster_run_end_to_end(fashion):
         assert facts["nthreads"] == 1 and len(facts["shards"]) == 1
     # rounds are actor calls: the scheduler made no transition while training
     assert info["scheduler_transitions_during_training"] == 0
-    assert len(info["worker_idle_s_per_epoch"]) == 3
+    assert len(info["worker_idle_s_per_epoch"]) == len(info["worker_minflt_per_epoch"]) == 3
     for r in record["rounds"]:
-        assert len(r["worker_minflt"]) == len(r["worker_in_actor_s"]) == 2
-        assert r["compute_s"] == max(r["worker_compute_s"])
+        assert r["recovered_shards"] == [] and r["recovery_s"] == 0.0
+        assert len(r["worker_minflt"]) == len(r["worker_in_actor_s"]) == len(r["worker_address"]) == 2
+        assert r["compute_s"] == max(r["worker_compute_s"])  # Dask workers train side by side
         assert 0 <= r["transfer_s"] <= r["wall_s"]
-        assert all(a >= c for a, c in zip(r["worker_in_actor_s"], r["worker_compute_s"]))
+        # the actor call wraps the trainer's partial_fit, and the driver's round wraps the call
+        assert all(c <= a <= r["wall_s"] for a, c in zip(r["worker_in_actor_s"], r["worker_compute_s"]))
     # peaks come from the two worker processes, not the driver
     pids = {facts["pid"] for facts in info["workers"].values()}
     assert {int(w.rsplit(":", 1)[1]) for w in record["peak_rss_bytes"]["per_worker"]} == pids
@@ -137,6 +172,24 @@ def test_local_cluster_run_end_to_end(fashion):
 
 
 @pytest.mark.slow
+def test_options_reach_the_local_cluster(digits):
+    """keep_malloc_trim reaches the workers, and the dashboard is served on a free loopback port."""
+    spec = JobSpec(dataset="digits", engine="dask", topology=Topology(workers=1, cores_per_worker=1))
+    with DaskEngine(spec, options=EngineOptions(dashboard=True, keep_malloc_trim=True)) as engine:
+        info = engine.describe()
+        url = info["dashboard_url"]
+        assert url.startswith("http://127.0.0.1:") and ":8787/" not in url
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200
+        [worker] = info["workers"].values()
+        assert worker["env"]["MALLOC_TRIM_THRESHOLD_"] == "65536" and not info["malloc_trim_threshold_removed"]
+        # without bokeh Dask serves only a notice there: the record says so, once
+        notices = [w for w in info["warnings"] if "bokeh" in w]
+        assert len(notices) == (importlib.util.find_spec("bokeh") is None)
+    assert not port_is_listening(url)
+
+
+@pytest.mark.slow
 def test_shards_are_placed_once_and_only_weights_travel_after(fashion):
     spec = fashion_spec(train_samples=10000)
     shards = make_shards(fashion.x_train[:10000], fashion.y_train[:10000], 2, spec.partition, spec.model.seed)
@@ -145,8 +198,8 @@ def test_shards_are_placed_once_and_only_weights_travel_after(fashion):
         engine.place(shards, fashion.classes)
         placed = engine.client.run(tcp_traffic_on_worker)
         weights, rounds = None, 3
-        for _ in range(rounds):
-            result = engine.run_round(weights)
+        for number in range(1, rounds + 1):
+            result = engine.run_round(weights, RoundPosition.of(number, 1))
             weights = average_weights([u.weights for u in result.updates], [u.n_samples for u in result.updates])
         after = engine.client.run(tcp_traffic_on_worker)
         info = engine.describe()
@@ -173,8 +226,11 @@ def test_averaged_weights_match_the_local_engine(fashion):
     def averaged(engine, n_rounds=4):
         out, weights = [], None
         engine.place(shards, fashion.classes, rounds_per_epoch)
-        for _ in range(n_rounds):
-            result = engine.run_round(weights)
+        for number in range(1, n_rounds + 1):
+            position = RoundPosition.of(number, rounds_per_epoch)
+            result = engine.run_round(weights, position)
+            assert [u.shard for u in result.updates] == [0, 1]
+            assert [u.epoch_end for u in result.updates] == [position.index == rounds_per_epoch - 1] * 2
             weights = average_weights([u.weights for u in result.updates], [u.n_samples for u in result.updates])
             assert weights.dtype == np.float32
             out.append(weights)
@@ -201,29 +257,75 @@ def test_same_seed_and_topology_give_the_same_accuracy(digits):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_gets_its_shard_replaced(fashion):
-    capture = Capture()
+    """SIGKILL from outside, between epochs: the shard is re-placed and the run ends as asked."""
+    spec = fashion_spec(epochs=4, train_samples=10000)
+    engine = DaskEngine(spec)
     before = descendants()
     killed = []
 
     def kill_during_next_round(info):
         if info["epoch"] == 1:
-            pid = next(iter(capture.engine.describe()["workers"].values()))["pid"]
+            pid = next(iter(engine.describe()["workers"].values()))["pid"]
             threading.Timer(0.05, lambda: (os.kill(pid, signal.SIGKILL), killed.append(pid))).start()
 
-    spec = fashion_spec(epochs=4, train_samples=10000)
-    record = run_job(spec, dataset=fashion, engine_factory=capture, progress=kill_during_next_round)
+    record = train(engine, spec, fashion, progress=kill_during_next_round)
     assert killed
     assert record["epochs_run"] == 4
     recoveries = record["engine_info"]["recoveries"]
     assert len(recoveries) == 1 and recoveries[0]["lost_worker"] != recoveries[0]["new_worker"]
-    assert any("recovered_shards" in r for r in record["rounds"])
+    [recovered] = [r for r in record["rounds"] if r["recovered_shards"]]
+    assert recovered["recovered_shards"] == [recoveries[0]["shard"]] and recovered["number"] == recoveries[0]["round"]
+    assert 0 < recovered["recovery_s"] < recovered["wall_s"]
     assert record["test_accuracy"] > 0.72
     assert wait_gone(descendants() - before) == []
+
+
+@pytest.mark.slow
+def test_a_worker_lost_mid_epoch_rejoins_the_epoch_where_its_siblings_are(fashion, tmp_path):
+    """sync_every gives 3 rounds per epoch; shard 1's worker process exits before round 5 (epoch 2,
+    second round). Its replacement must train rounds 5 and 6 and end epoch 2 with shard 0."""
+    spec = fashion_spec(epochs=3, sync_every=5)  # 3,000 samples per shard, 1,000 per round
+    marker = tmp_path / "exited"
+    engine = KeepResults(spec, options=EngineOptions(before_round=ExitOnce(str(marker), shard=1, number=5)))
+    record = train(engine, spec, fashion)
+
+    assert marker.exists()  # the worker really ran the hook, and exited
+    assert record["rounds_per_epoch"] == 3 and record["epochs_run"] == 3
+    assert [r["number"] for r in record["rounds"]] == list(range(1, 10))
+    [recovery] = record["engine_info"]["recoveries"]
+    assert (recovery["shard"], recovery["round"], recovery["epoch"]) == (1, 5, 2)
+    assert [r["number"] for r in record["rounds"] if r["recovered_shards"]] == [5]
+    workers_of_shard_1 = [u.worker for _, result in engine.results for u in result.updates if u.shard == 1]
+    assert len(set(workers_of_shard_1[:4])) == 1 and workers_of_shard_1[4] != workers_of_shard_1[3]
+    for position, result in engine.results:
+        # every round, both shards, and epoch ends where the position says: the replacement joined mid-epoch
+        assert [u.shard for u in result.updates] == [0, 1]
+        assert [u.epoch_end for u in result.updates] == [position.index == 2] * 2, position
+        assert all(u.n_samples == 1000 for u in result.updates), position
+    assert np.isfinite(record["loss_curve"]).all()
+    assert record["test_accuracy"] > 0.7
 
 
 def test_a_spark_master_is_refused(small_spec):
     with pytest.raises(UsageError, match="Spark master"):
         DaskEngine(small_spec.with_(engine="dask"), cluster="spark://host:7077")
+
+
+def test_keeping_the_malloc_trim_is_refused_on_a_remote_cluster(small_spec):
+    with pytest.raises(UsageError, match="own cluster only"):
+        DaskEngine(small_spec.with_(engine="dask"), cluster="tcp://127.0.0.1:8786",
+                   options=EngineOptions(keep_malloc_trim=True))
+
+
+def test_the_timeout_comes_from_the_options_not_the_environment(small_spec, monkeypatch):
+    monkeypatch.setenv("NNCOMPARE_DASK_TIMEOUT", "600")
+    engine = DaskEngine(small_spec.with_(engine="dask"), cluster=f"tcp://127.0.0.1:{free_port()}",
+                        options=EngineOptions(dask_timeout_s=1.5))
+    start = time.monotonic()
+    with pytest.raises(EngineError, match="within 1.5 s"):
+        engine.start()
+    engine.close()
+    assert time.monotonic() - start < 20
 
 
 @pytest.mark.slow
@@ -373,6 +475,18 @@ def test_remote_cluster_run_through_the_cli(remote_cluster, tmp_path, fashion_di
     with Client(remote_cluster, set_as_default=False) as client:
         left = client.run(tcp_traffic_on_worker)
     assert len(left) == 2 and all(w["actors"] == 0 for w in left.values())
+
+
+def test_a_remote_cluster_gives_its_own_dashboard_link(remote_cluster, digits):
+    spec = JobSpec(dataset="digits", engine="dask", topology=Topology(workers=2, cores_per_worker=1))
+    with DaskEngine(spec, remote_cluster, EngineOptions(dashboard=True)) as engine:
+        url = engine.describe()["dashboard_url"]
+    with DaskEngine(spec, remote_cluster) as engine:
+        assert engine.describe()["dashboard_url"] is None
+    # the fixture's scheduler serves its dashboard (or bokeh's absence notice) on a free port
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/status")
+    with urllib.request.urlopen(url, timeout=10) as page:
+        assert page.status == 200
 
 
 @pytest.mark.parametrize("flags, says", [

@@ -39,22 +39,17 @@ def spec_for(engine: str, args):
                    topology=Topology(workers=args.workers, cores_per_worker=args.cores))
 
 
-def run_engine(engine: str, args, dataset, **engine_kwargs) -> dict:
-    from nncompare.engines import create_engine
+def run_engine(engine: str, args, dataset, **options) -> dict:
+    """One run through the training run every engine shares; ``options`` are EngineOptions fields."""
+    from nncompare.engines import EngineOptions
+    from nncompare.results import steady_epoch_s
     from nncompare.training import run_job
 
-    def factory(spec, cluster):
-        if engine_kwargs:
-            from nncompare.engines.dask import DaskEngine
-
-            return DaskEngine(spec, cluster, **engine_kwargs)
-        return create_engine(spec, cluster)
-
-    record = run_job(spec_for(engine, args), dataset=dataset, engine_factory=factory)
+    record = run_job(spec_for(engine, args), dataset=dataset, options=EngineOptions(**options))
     per_round_slowest = [max(r["worker_compute_s"]) for r in record["rounds"]]
     out = {
         "epoch_s": record["epoch_s"],
-        "steady_epoch_s": steady(record["epoch_s"]),
+        "steady_epoch_s": steady_epoch_s(record),
         "slowest_worker_compute_s": steady(per_round_slowest),
         "test_accuracy": record["test_accuracy"],
         "peak_rss_per_worker": record["peak_rss_bytes"]["per_worker"],

@@ -43,6 +43,7 @@ from nncompare.job import JobSpec, ModelSpec, Topology
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import machine, versions
+from nncompare.results import steady_epoch_s
 from nncompare.training import run_job
 
 
@@ -71,7 +72,7 @@ def run_engine(spec, dataset, session=None):
         "wall_s": record["wall_s"], "startup_s": record["startup_s"], "place_s": record["phases_s"]["place"],
         "epoch_s": record["epoch_s"], "slowest_task_compute_s": per_epoch_compute,
         "transfer_s": [r["transfer_s"] for r in record["rounds"]],
-        "mean_epoch_s": float(np.mean(steady(record["epoch_s"]))),
+        "mean_epoch_s": steady_epoch_s(record),
         "mean_compute_s": float(np.mean(steady(per_epoch_compute))),
         "test_accuracy": record["test_accuracy"], "accuracy_curve": record["accuracy_curve"],
         "phases_s": record["phases_s"],

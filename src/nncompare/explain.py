@@ -7,33 +7,19 @@ next to each check, so a different results file can give a different verdict.
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from nncompare.paper import load_seed_paper
-from nncompare.whatif import job_group
-
-#: Components of an epoch, and the record fields they come from.
-COMPONENTS = {
-    "compute": ("compute",),
-    "transfer": ("transfer",),
-    "averaging": ("average",),
-    "scheduling/idle": ("other",),
-    "evaluation": ("evaluate",),
-    "start-up": ("startup", "place"),
-}
-
-
-def _median(values):
-    return statistics.median(values) if values else float("nan")
+from nncompare.results import COMPONENTS, component_seconds, group_by, job_group, median, steady_epoch_s, topology_group
 
 
 def breakdown(records: list[dict]) -> dict[str, dict]:
     """Per engine: seconds per epoch run, and each component's share of the wall time.
 
-    Start-up (engine start plus shard placement) happens once per run; its share is what it
-    adds to every epoch when spread over the epochs run. ``concurrency`` is the workers'
+    Start-up (engine start) and placement (partitioning and placing the shards) happen once
+    per run, each its own component (a slow placement must not look like a slow JVM); their
+    shares are what they add to every epoch when spread over the epochs run. ``concurrency`` is the workers'
     compute (each measured on the worker's own clock) divided by the rounds' wall time: 1
     means the shards ran one after another, W that all W were in flight the whole round.
     Workers that share too few cores are in flight together but wait for a core, so on an
@@ -44,9 +30,8 @@ def breakdown(records: list[dict]) -> dict[str, dict]:
         rows = [r for r in records if r["engine"] == engine]
         seconds = dict.fromkeys(COMPONENTS, 0.0)
         for r in rows:
-            phases = {**r["phases_s"], "startup": r["startup_s"]}
-            for name, keys in COMPONENTS.items():
-                seconds[name] += sum(phases.get(k, 0.0) for k in keys)
+            for name, s in component_seconds(r).items():
+                seconds[name] += s
         total = sum(seconds.values())
         epochs = sum(r["epochs_run"] for r in rows)
         worker_compute = sum(sum(x.get("worker_compute_s", [])) for r in rows for x in r.get("rounds", []))
@@ -81,10 +66,7 @@ def _pp(x: float) -> str:
 
 def _epoch_groups(records):
     """Records that differ only in topology: same engine, data, model and maximum epochs."""
-    groups = defaultdict(list)
-    for r in records:
-        groups[(*job_group(r), r["epochs"])].append(r)
-    return groups
+    return group_by(records, lambda r: (*job_group(r), r["epochs"]))
 
 
 def check_identical_accuracy(records: list[dict]) -> Finding:
@@ -115,7 +97,7 @@ def check_identical_accuracy(records: list[dict]) -> Finding:
             by_w[r["workers"]].append(r["test_accuracy"])
         if len(by_w) < 2:
             continue
-        accs = {w: _median(v) for w, v in sorted(by_w.items())}
+        accs = {w: median(v) for w, v in sorted(by_w.items())}
         spread = max(accs.values()) - min(accs.values())
         ours[key[0]].append(spread)
         evidence.append(f"ours, {key[0]} {key[1]} {key[-1]} epochs: accuracy by workers "
@@ -172,14 +154,14 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
                         f"stopped early, at epoch {min(r['epochs_run'] for r in rows)}–{max(r['epochs_run'] for r in rows)} "
                         f"(caps {', '.join(str(c) for c in sorted({r['epochs'] for r in rows}))})")
     same_time = []
-    for key, rows in _topology_groups(stopped).items():
+    for key, rows in group_by(stopped, topology_group).items():
         caps = defaultdict(list)
         for r in rows:
             caps[r["epochs"]].append(r)
         if len(caps) >= 2:
             lo, hi = min(caps), max(caps)
-            t_lo, t_hi = _median([r["wall_s"] for r in caps[lo]]), _median([r["wall_s"] for r in caps[hi]])
-            n_lo, n_hi = _median([r["epochs_run"] for r in caps[lo]]), _median([r["epochs_run"] for r in caps[hi]])
+            t_lo, t_hi = median([r["wall_s"] for r in caps[lo]]), median([r["wall_s"] for r in caps[hi]])
+            n_lo, n_hi = median([r["epochs_run"] for r in caps[lo]]), median([r["epochs_run"] for r in caps[hi]])
             same_time.append(abs(t_hi / t_lo - 1))
             evidence.append(f"ours, {key[0]} {key[-3]}w x {key[-2]}c: cap {lo} ran {n_lo:g} epochs in {t_lo:.2f} s, "
                             f"cap {hi} ran {n_hi:g} epochs in {t_hi:.2f} s (ratio {t_hi / t_lo:.2f})")
@@ -189,36 +171,29 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
     return Finding(claim, verdict, evidence)
 
 
-def _topology_groups(records):
-    groups = defaultdict(list)
-    for r in records:
-        groups[(*job_group(r), r["workers"], r["cores_per_worker"], r["memory_per_worker_bytes"])].append(r)
-    return groups
-
-
 def check_too_small(records: list[dict], shares: dict[str, dict]) -> Finding:
     """The paper's conclusion: the data set is too small to make use of the cluster.
 
-    Rule, per engine whose shards ran side by side (concurrency at least 1.2): supported when overheads (transfer, averaging, scheduling/idle and
-    start-up) take more of the time than compute, or when the fastest epochs were measured
+    Rule, per engine whose shards ran side by side (concurrency at least 1.2): supported when overheads (transfer, averaging, scheduling/idle,
+    start-up and placement) take more of the time than compute, or when the fastest epochs were measured
     at fewer workers than the most tried; refuted otherwise.
     """
     claim = "The data set is too small to make use of the cluster (the paper's conclusion)"
     evidence, verdicts = [], {}
     for engine, b in shares.items():
         s = b["share"]
-        overhead = s["transfer"] + s["averaging"] + s["scheduling/idle"] + s["start-up"]
+        overhead = s["transfer"] + s["averaging"] + s["scheduling/idle"] + s["start-up"] + s["placement"]
         line = (f"{engine}: compute {100 * s['compute']:.0f} % of the time, overheads {100 * overhead:.0f} %, "
                 f"concurrency {b['concurrency']:.2f} (workers' compute / round wall time) with up to {b['max_workers']} workers")
         rows = [r for r in records if r["engine"] == engine]
         by_w = defaultdict(list)
         for r in rows:
-            by_w[r["workers"]].append(statistics.fmean(r["epoch_s"]))
+            by_w[r["workers"]].append(steady_epoch_s(r))
         fastest_w = None
         if len(by_w) >= 2:
-            means = {w: _median(v) for w, v in by_w.items()}
-            fastest_w = min(means, key=means.get)
-            line += ("; mean epoch time by workers: " + ", ".join(f"W={w}: {means[w]:.3f} s" for w in sorted(means))
+            steady = {w: median(v) for w, v in by_w.items()}
+            fastest_w = min(steady, key=steady.get)
+            line += ("; steady epoch time by workers: " + ", ".join(f"W={w}: {steady[w]:.3f} s" for w in sorted(steady))
                      + f" (fastest at W={fastest_w})")
         evidence.append(line)
         if b["concurrency"] < 1.2:
@@ -255,10 +230,10 @@ def check_dask_faster(records: list[dict]) -> Finding:
         groups[(r["dataset"], r["workers"], r["cores_per_worker"], r["epochs"])][r["engine"]].append(r)
     for (dataset, w, c, e), by_engine in sorted(groups.items()):
         if "dask" in by_engine and "spark" in by_engine:
-            d = _median([r["wall_s"] for r in by_engine["dask"]])
-            s = _median([r["wall_s"] for r in by_engine["spark"]])
-            ds = _median([r["startup_s"] for r in by_engine["dask"]])
-            ss = _median([r["startup_s"] for r in by_engine["spark"]])
+            d = median([r["wall_s"] for r in by_engine["dask"]])
+            s = median([r["wall_s"] for r in by_engine["spark"]])
+            ds = median([r["startup_s"] for r in by_engine["dask"]])
+            ss = median([r["startup_s"] for r in by_engine["spark"]])
             ours.append(s / d)
             evidence.append(f"ours, {dataset} {w}w x {c}c, {e} epochs: Spark {s:.2f} s (start-up {ss:.2f} s), "
                             f"Dask {d:.2f} s (start-up {ds:.2f} s): ratio {s / d:.2f}")
@@ -289,8 +264,9 @@ def explain_markdown(records: list[dict]) -> list[str]:
     """The explanation section: the per-epoch breakdown, then each finding with its evidence."""
     shares = breakdown(records)
     lines = [
-        "Share of the wall time of every run, per engine, summed over its runs. Start-up (engine start and shard "
-        "placement) happens once per run; its share is what it adds to each epoch run. Evaluation is the test-set "
+        "Share of the wall time of every run, per engine, summed over its runs. Start-up (engine start) and "
+        "placement (putting the shards on their workers) happen once per run; their shares are what they add to each "
+        "epoch run. Evaluation is the test-set "
         "accuracy measured after every epoch (a cost the paper's single fit did not pay). Concurrency is the "
         "workers' compute divided by the rounds' wall time: 1 means the shards ran one after another; workers "
         "sharing too few cores count as in flight while they wait for one, so it can exceed the cores.",

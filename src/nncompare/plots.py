@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from nncompare.explain import COMPONENTS
 from nncompare.paper import load_seed_paper
-from nncompare.report import Summary, paper_records, series_label, steady_epoch_s, summarize
-from nncompare.whatif import TERMS, fit, job_group
+from nncompare.results import (COMPONENTS, Summary, group_by, job_group, median, paper_records, series, series_label,
+                               steady_epoch_s)
+from nncompare.whatif import TERMS, fit
 
-_COMPONENT_COLORS = {"start-up": "#7f7f7f", "compute": "#1f77b4", "transfer": "#ff7f0e", "averaging": "#2ca02c",
+_COMPONENT_COLORS = {"start-up": "#7f7f7f", "placement": "#bcbd22", "compute": "#1f77b4", "transfer": "#ff7f0e", "averaging": "#2ca02c",
                      "scheduling/idle": "#d62728", "evaluation": "#9467bd"}
 _ENGINE_MARKERS = {"local": "o", "dask": "s", "spark": "^"}
 _ENGINE_LINES = {"local": "-", "dask": "--", "spark": ":"}
@@ -56,18 +54,10 @@ def _save(fig, out: Path, stem: str) -> None:
     plt.close(fig)
 
 
-def _series(records):
-    """Summaries grouped by series (engine + configuration), in a stable order."""
-    out = defaultdict(list)
-    for s in summarize(records):
-        out[series_label(s.first)].append(s)
-    return dict(sorted(out.items()))
-
-
-def _log_if_wide(ax, values, axis="x"):
+def _log_x_if_wide(ax, values):
     values = [v for v in values if v > 0]
     if values and max(values) / min(values) > 8:
-        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        ax.set_xscale("log")
 
 
 def _paper_panel(ax, value, ylabel):
@@ -90,7 +80,7 @@ def time_vs_epochs(records, out: Path, plt) -> str:
     ax = axes[0][0]
     xs = []
     configs = _configs(records)
-    for label, sums in _series(records).items():
+    for label, sums in series(records).items():
         sums = sorted(sums, key=lambda s: s.epochs_run)
         x = [s.epochs_run for s in sums]
         xs += x
@@ -104,7 +94,7 @@ def time_vs_epochs(records, out: Path, plt) -> str:
 
 def _label_epoch_axes(ax, epochs, xlabel: str, ylabel: str, title: str) -> None:
     """An epochs x-axis (log when the runs span decades, whole numbers otherwise), labels, legend."""
-    _log_if_wide(ax, epochs)
+    _log_x_if_wide(ax, epochs)
     if ax.get_xscale() == "linear":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
@@ -136,13 +126,11 @@ def accuracy_vs_epochs(records, out: Path, plt) -> str:
 
 
 def time_breakdown(records, out: Path, plt) -> str:
-    """Stacked bars per engine and configuration: start-up and phases of its longest run."""
+    """Stacked bars per engine and configuration: start-up, placement and phases of its longest run."""
     bars = []
-    for label, sums in _series(records).items():
+    for label, sums in series(records).items():
         s: Summary = max(sums, key=lambda s: (s.first["epochs"], s.epochs_run))
-        seconds = {name: sum(s.phase("startup" if k == "startup" else k) for k in keys)
-                   for name, keys in COMPONENTS.items()}
-        bars.append((f"{label}\n{s.epochs_run:g} epochs", seconds))
+        bars.append((f"{label}\n{s.epochs_run:g} epochs", s.components()))
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.9 + 0.45 * len(bars) + 2.2))
     y = np.arange(len(bars))
     for ax, share in zip(axes, (False, True)):
@@ -160,22 +148,21 @@ def time_breakdown(records, out: Path, plt) -> str:
     axes[1].set_yticks(y, [""] * len(bars))
     axes[0].legend(fontsize=7, loc="lower right")
     _save(fig, out, "time_breakdown")
-    return "Time breakdown per engine and configuration (start-up + phases)"
+    return "Time breakdown per engine and configuration (start-up, placement and phases)"
 
 
 def _epoch_by_workers(records):
     """Per job group: {workers: median steady epoch time}."""
-    groups = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        groups[job_group(r)][r["workers"]].append(steady_epoch_s(r))
-    return {k: {w: statistics.median(v) for w, v in sorted(by_w.items())} for k, by_w in groups.items()}
+    return {k: {w: median(map(steady_epoch_s, rs)) for w, rs in sorted(group_by(rows, lambda r: r["workers"]).items())}
+            for k, rows in group_by(records, job_group).items()}
 
 
 def speedup_vs_workers(records, out: Path, plt) -> str:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     models = {(m.engine, m.dataset): m for m in fit(records)}
     top = 1
-    for i, (key, by_w) in enumerate(sorted(_epoch_by_workers(records).items(), key=str)):
+    epochs = _epoch_by_workers(records)
+    for i, (key, by_w) in enumerate(sorted(epochs.items(), key=str)):
         w0 = min(by_w)
         ws = np.array(list(by_w))
         top = max(top, ws.max())
@@ -187,7 +174,7 @@ def speedup_vs_workers(records, out: Path, plt) -> str:
             ax.plot(grid, model.predict(w0) / model.predict(grid), color=f"C{i % 10}", alpha=0.7,
                     label=f"{key[0]} {key[1]}: what-if model")
             top = max(top, grid.max())
-    lo = min(min(b) for b in _epoch_by_workers(records).values())
+    lo = min(min(b) for b in epochs.values())
     ideal = np.arange(lo, top + 1)
     ax.plot(ideal, ideal / lo, "k--", linewidth=0.8, label="ideal (time ∝ 1/W)")
     ax.set_xlabel("workers W")

@@ -1,106 +1,21 @@
-"""Tables and the markdown report of a results file; every figure comes from a record in it.
+"""The markdown report of a results file; every figure comes from a record in it.
 
-Records that share a configuration (same spec, different repeat) are summarised by their
-median; the paper comparison uses the ``paper`` tag that ``nncompare paper`` adds to each
-record, so ``nncompare report`` rebuilds it from the results file alone.
+Records are loaded, grouped and summarised by :mod:`nncompare.results` (repeats of one
+configuration by their median); this module only writes the markdown. The paper comparison
+uses the ``paper`` tag that ``nncompare paper`` adds to each record, so ``nncompare report``
+rebuilds it from the results file alone. :mod:`nncompare.publish` adds the plots.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
-from nncompare.errors import UsageError
-from nncompare.job import format_memory
+from nncompare.explain import explain_markdown
 from nncompare.paper import citation_lines, load_seed_paper
-from nncompare.record import RECORD_KEYS, read_jsonl
-from nncompare.whatif import job_group
-
-
-def load_records(path: str | os.PathLike) -> list[dict]:
-    """Every complete nncompare record of a results file (or of DIR/results.jsonl); bad input is a UsageError."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "results.jsonl"
-    if not p.is_file():
-        raise UsageError(f"no results file at {p}")
-    try:
-        records = read_jsonl(p)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {p}: {exc}") from None
-    valid = [r for r in records if isinstance(r, dict) and all(k in r for k in RECORD_KEYS) and r.get("epochs_run")]
-    if not valid:
-        raise UsageError(f"{p} holds no nncompare records" + (" (it is empty)" if not records else ""))
-    return valid
-
-
-def topology_label(r: dict) -> str:
-    mem = r["memory_per_worker_bytes"]
-    return f"{r['workers']}w×{r['cores_per_worker']}c" + (f"×{format_memory(mem).replace(' ', '')}" if mem else "")
-
-
-def series_label(r: dict) -> str:
-    """engine and configuration, with the paper's name for it when the record carries one."""
-    paper = r.get("paper")
-    return f"{r['engine']} {paper['config']} ({topology_label(r)})" if paper else f"{r['engine']} {topology_label(r)}"
-
-
-def steady_epoch_s(r: dict) -> float:
-    """Mean epoch time after the first (which pays one-off warm-up), or the only one."""
-    epochs = r["epoch_s"][1:] or r["epoch_s"]
-    return statistics.fmean(epochs)
-
-
-@dataclass
-class Summary:
-    """The runs of one configuration (its repeats), by their medians."""
-
-    records: list[dict]
-
-    def _median(self, f):
-        return statistics.median(f(r) for r in self.records)
-
-    @property
-    def first(self) -> dict:
-        return self.records[0]
-
-    @property
-    def wall_s(self):
-        return self._median(lambda r: r["wall_s"])
-
-    @property
-    def accuracy(self):
-        return self._median(lambda r: r["test_accuracy"])
-
-    @property
-    def epochs_run(self):
-        return self._median(lambda r: r["epochs_run"])
-
-    @property
-    def startup_s(self):
-        return self._median(lambda r: r["startup_s"])
-
-    @property
-    def epoch_s(self):
-        return self._median(steady_epoch_s)
-
-    def phase(self, name):
-        return self._median(lambda r: r["startup_s"] if name == "startup" else r["phases_s"][name])
-
-
-def summarize(records: list[dict]) -> list[Summary]:
-    groups = defaultdict(list)
-    for r in records:
-        key = (*job_group(r), r["workers"], r["cores_per_worker"], r["memory_per_worker_bytes"], r["epochs"],
-               r.get("spec", {}).get("convergence_stop"))
-        groups[key].append(r)
-    return sorted((Summary(v) for v in groups.values()),
-                  key=lambda s: (s.first["engine"], s.first["dataset"], -s.first["workers"], s.first["cores_per_worker"],
-                                 s.first["epochs"]))
+from nncompare.results import Summary, paper_records, summarize, topology_label
+from nncompare.whatif import fit
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -120,10 +35,6 @@ def runs_table(records: list[dict]) -> list[str]:
                      str(len(s.records))])
     return _md_table(["engine", "dataset", "workers×cores×memory", "epochs run / max", "wall s", "start-up s",
                       "epoch s", "test accuracy %", "runs"], rows)
-
-
-def paper_records(records: list[dict]) -> list[dict]:
-    return [r for r in records if r.get("paper")]
 
 
 def paper_table(records: list[dict]) -> list[str]:
@@ -183,8 +94,6 @@ def environment_lines(records: list[dict]) -> list[str]:
 
 
 def whatif_lines(records: list[dict]) -> list[str]:
-    from nncompare.whatif import fit
-
     models = fit(records)
     if not models:
         return ["No engine was run at two or more worker counts for one job, so there is nothing to fit."]
@@ -194,18 +103,11 @@ def whatif_lines(records: list[dict]) -> list[str]:
     return lines
 
 
-def write_report(records: list[dict], out_dir: str | os.PathLike, *, title: str, results_path: str,
-                 preamble: list[str] | None = None, plots: bool = True) -> Path:
-    """Write report.md (and its plots, PNG and SVG) into ``out_dir``; return the report's path."""
-    from nncompare.explain import explain_markdown
-
+def write_markdown(records: list[dict], out_dir: str | os.PathLike, *, title: str, results_path: str,
+                   preamble: list[str] | None = None, figures: list[tuple[str, str]] = ()) -> Path:
+    """Write ``out_dir``/report.md, showing ``figures`` ((file stem, caption) of PNG and SVG drawn beside it)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figures = []
-    if plots:
-        from nncompare.plots import make_plots
-
-        figures = make_plots(records, out)
     lines = [f"# {title}", "", *(preamble or []), f"Results: `{results_path}` ({len(records)} runs).", ""]
     lines += ["## Environment", "", *environment_lines(records),
               "", "Timings are from a machine shared with other jobs; compare runs made side by side.", ""]
@@ -215,7 +117,7 @@ def write_report(records: list[dict], out_dir: str | os.PathLike, *, title: str,
                   "above with the configuration in the row label; the paper's on its 2-node cluster.", "",
                   *paper_table(records), "", *(f"> {c}" for c in citation_lines()), ""]
     lines += ["## Runs", "",
-              "Medians over repeats (range of wall times in brackets). Epoch s: mean epoch time after the first.", "",
+              "Medians over repeats (range of wall times in brackets). Epoch s: median epoch time after the first.", "",
               *runs_table(records), ""]
     lines += ["## Where the time goes", "", *explain_markdown(records), ""]
     lines += ["## What if there were more workers", "", *whatif_lines(records), ""]

@@ -23,21 +23,14 @@ below what it adds, more workers stop helping: :meth:`WhatIf.best_workers`.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from nncompare.results import after_first, group_by, job_group
+
 TERMS = ("compute", "transfer", "average", "idle")
 _PHASE_OF = {"compute": "compute", "transfer": "transfer", "average": "average", "idle": "other"}
-
-
-def job_group(record: dict) -> tuple:
-    """What must be equal for records to lie on one curve: engine, data, model, sync, cluster."""
-    spec = record.get("spec", {})
-    model = spec.get("model", {})
-    return (record["engine"], record["dataset"], tuple(model.get("hidden_layer_sizes", ())), model.get("batch_size"),
-            spec.get("sync_every"), record.get("train_samples"), record.get("cluster"))
 
 
 def per_epoch(record: dict, term: str) -> float:
@@ -129,10 +122,7 @@ class WhatIf:
 
 def fit(records: list[dict]) -> list[WhatIf]:
     """One model per job group with at least two different worker counts."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in records:
-        if r.get("epochs_run") and r.get("rounds"):
-            groups[job_group(r)].append(r)
+    groups = group_by((r for r in records if r.get("epochs_run") and r.get("rounds")), job_group)
     models = []
     for key, rows in groups.items():
         w = np.array([r["workers"] for r in rows], dtype=float)
@@ -144,7 +134,7 @@ def fit(records: list[dict]) -> list[WhatIf]:
         for r in rows:
             n = r["train_samples"] / (r["workers"] * r.get("rounds_per_epoch", 1))
             slots = _core_slots(r)
-            for x in r["rounds"][1:] or r["rounds"]:
+            for x in after_first(r["rounds"]):
                 in_flight = sum(x["worker_compute_s"]) / x["compute_s"] if x.get("compute_s") else 1.0
                 share = min(1.0, slots / in_flight) if in_flight > 0 else 1.0  # waiting for a core is not compute
                 sizes += [n] * len(x["worker_compute_s"])

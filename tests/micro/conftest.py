@@ -11,8 +11,6 @@ Dask and Spark start once per session (a few seconds each) and are shut down at 
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -66,24 +64,22 @@ def weights(train_set) -> np.ndarray:
 
 @pytest.fixture(scope="package")
 def dask_client():
-    """A real LocalCluster: one worker process (one thread) on 127.0.0.1, as the engine would use.
+    """The Dask engine's own LocalCluster (``engines.dask.cluster.start_local``): one worker
+    process, one thread, on 127.0.0.1, started as the engine starts it (no nanny malloc trim,
+    BLAS threads = cores, direct client-worker comms).
 
-    Package-scoped, so it is gone before the engine tests start theirs; and the environment
-    is restored, because LocalCluster writes the nanny's MALLOC_TRIM_THRESHOLD_ into it.
+    Package-scoped, so it is gone before the engine tests start theirs; closing it restores
+    this process's environment, as the engine's close does.
     """
-    from distributed import Client, LocalCluster
+    from nncompare.engines.dask.cluster import start_local
+    from nncompare.engines.options import EngineOptions
+    from nncompare.job import Topology
 
-    saved_environ = dict(os.environ)
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR)
-    client = Client(cluster)
+    cluster = start_local(Topology(workers=1, cores_per_worker=1), EngineOptions())
     try:
-        yield client
+        yield cluster.client
     finally:
-        client.close()
         cluster.close()
-        os.environ.clear()
-        os.environ.update(saved_environ)
 
 
 @pytest.fixture(scope="package")

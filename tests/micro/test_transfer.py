@@ -51,7 +51,10 @@ class Echo:
 
 @pytest.fixture(scope="module")
 def echo_actor(dask_client, ship_module_by_value):
-    return dask_client.submit(Echo, actor=True).result()
+    # as the engine does: the handle binds to the client it is unpickled under, and with
+    # direct_to_workers (the engine's client) its calls then go straight to the worker
+    with dask_client.as_current():
+        return dask_client.submit(Echo, actor=True).result()
 
 
 def dask_submit(client, buf):

@@ -79,7 +79,8 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
     from nncompare.data import load_dataset
     from nncompare.job import Topology
     from nncompare.paper import CITATION, paper_epochs, scale_to_machine, unscaled
-    from nncompare.report import load_records, write_report
+    from nncompare.publish import write_report
+    from nncompare.results import load_records
     from nncompare.sweep import Run, run_sweep
 
     echo = lambda line: click.echo(line, err=True)  # noqa: E731

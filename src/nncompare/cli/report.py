@@ -15,7 +15,8 @@ _results = click.argument("results", type=click.Path(dir_okay=True, path_type=Pa
               help="Write DIR/report.md with its plots; without it, print the tables (no plots).")
 def report(results, out):
     """Tables (and with --out, plots) of RESULTS, a JSON-lines file or a report directory."""
-    from nncompare.report import load_records, write_report
+    from nncompare.publish import write_report
+    from nncompare.results import load_records
 
     records = load_records(results)
     if out is None:
@@ -36,7 +37,7 @@ def report(results, out):
 def plot(results, out):
     """Draw the report's figures for RESULTS, as PNG and SVG."""
     from nncompare.plots import make_plots
-    from nncompare.report import load_records
+    from nncompare.results import load_records
 
     records = load_records(results)
     if out is None:
@@ -50,7 +51,7 @@ def plot(results, out):
 def explain(results):
     """Per engine, where each epoch's time goes, and what that says about the seed paper's observations."""
     from nncompare.explain import explain_markdown
-    from nncompare.report import load_records
+    from nncompare.results import load_records
 
     click.echo("\n".join(explain_markdown(load_records(results))))
 

@@ -10,6 +10,7 @@ import click
 from nncompare.cli.options import job_options, spec_from_options
 from nncompare.job import format_memory
 from nncompare.record import append_jsonl
+from nncompare.results import steady_epoch_s
 
 
 class EpochBar:
@@ -34,7 +35,6 @@ class EpochBar:
 
 def summary(record: dict) -> str:
     phases = record["phases_s"]
-    steady = record["epoch_s"][1:] or record["epoch_s"]
     mem = record["peak_rss_bytes"]
     lines = [
         f"{record['engine']} on {record['dataset']}: {record['workers']} workers x {record['cores_per_worker']} cores"
@@ -42,7 +42,7 @@ def summary(record: dict) -> str:
         f"  epochs run        {record['epochs_run']} of {record['epochs']}" + ("  (converged)" if record.get("stopped_early") else ""),
         f"  test accuracy     {record['test_accuracy']:.4f}",
         f"  wall time         {record['wall_s']:.2f} s (start-up {record['startup_s']:.2f} s)",
-        f"  epoch time        {sum(steady) / len(steady):.3f} s mean after the first ({record['epoch_s'][0]:.3f} s first)",
+        f"  epoch time        {steady_epoch_s(record):.3f} s median after the first ({record['epoch_s'][0]:.3f} s first)",
         "  phases            " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()),
         f"  peak memory       driver {format_memory(mem['driver'])}, workers {format_memory(mem['workers'])}",
     ]

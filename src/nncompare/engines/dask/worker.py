@@ -1,7 +1,8 @@
-"""What runs inside a Dask worker: the long-lived shard actor and a few probes of the process.
+"""What runs inside a Dask worker: the long-lived shard actor, probes of the process, the preload.
 
-This module is imported by worker processes, so it depends on nothing from the driver
-side (no Dask client, no training loop): only the shard trainer and the standard library.
+Worker processes import this module by name (the actor class, ``Client.run`` targets and
+``dask_setup``), so it depends on nothing from the driver side (no client, no cluster, no
+training run): only the shard trainer, numpy and the standard library.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def pin_malloc_thresholds(dask_worker=None) -> bool:
     stays at 128 KiB: every large ``partial_fit`` temporary is then mmapped and unmapped again.
     Once a process runs, the dynamic mode cannot be switched back on, but pinning both thresholds
     where it would have taken them (32 MiB, 64 MiB) gives the same allocations. Process-wide and
-    lasting: the engine does it on remote workers only when asked (``NNCOMPARE_DASK_PIN_MALLOC=1``).
+    lasting: the engine does it on remote workers only when asked (``EngineOptions.pin_malloc``).
     """
     import ctypes
     import ctypes.util
@@ -133,28 +134,29 @@ class ShardActor:
     """One shard and its :class:`~nncompare.trainer.ShardTrainer`, alive for the whole run.
 
     Created once per shard on its worker (``actor=True``) from the scattered shard; after
-    that each call carries only the weights in and the :class:`ShardUpdate` out, plus the
-    worker's own measurements of the call.
+    that each call carries only the weights and the round's position in, and the
+    :class:`ShardUpdate` out, plus the worker's own measurements of the call.
+
+    ``start_round`` > 0 makes a replacement for a lost actor join the epoch at that round,
+    so that it ends the epoch with its siblings (``ShardTrainer.resume_at``).
     """
 
     def __init__(self, shard: int, x: np.ndarray, y: np.ndarray, classes: np.ndarray, spec, cores: int,
-                 rounds_per_epoch: int):
-        self.trainer = ShardTrainer(shard, x, y, classes, spec, cores=cores, rounds_per_epoch=rounds_per_epoch)
+                 rounds_per_epoch: int, before_round=None, start_round: int = 0):
+        self.trainer = ShardTrainer(shard, x, y, classes, spec, cores=cores, rounds_per_epoch=rounds_per_epoch,
+                                    before_round=before_round)
+        self.trainer.resume_at(start_round)
         self.nbytes = int(x.nbytes + y.nbytes)
         self._last_end: float | None = None
-
-    def resume_at(self, round_in_epoch: int) -> None:
-        """Join an epoch in progress (a replacement for a lost worker); see ShardTrainer.resume_at."""
-        self.trainer.resume_at(round_in_epoch)
 
     def pid(self) -> int:
         return os.getpid()
 
-    def train_round(self, weights: np.ndarray | None):
-        """Train one round; returns the update and what the worker measured around it."""
+    def train_round(self, weights: np.ndarray | None, position):
+        """Train the round at ``position``; returns the update and what the worker measured around it."""
         start, cpu = time.perf_counter(), time.process_time()
         faults = minor_faults()
-        update = self.trainer.train_round(weights)
+        update = self.trainer.train_round(weights, position)
         faults = minor_faults() - faults
         end, cpu = time.perf_counter(), time.process_time() - cpu
         idle = 0.0 if self._last_end is None else start - self._last_end

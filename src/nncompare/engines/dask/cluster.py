@@ -1,0 +1,188 @@
+"""Getting a Dask cluster to train on: start our own, or connect to one and check it is the one asked for.
+
+Kept apart from the driver because none of it is about rounds: it is what makes the
+measurements comparable. Our own ``LocalCluster`` runs its workers without the nanny's
+``MALLOC_TRIM_THRESHOLD_`` and with BLAS threads = cores; a remote cluster cannot be
+chosen, so its topology is checked against the flags and its workers' environment is
+reported (and, when asked, their malloc thresholds pinned).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass, field
+
+import dask
+from distributed import Client, LocalCluster
+
+from nncompare.engines.dask.worker import pin_malloc_thresholds
+from nncompare.engines.options import EngineOptions
+from nncompare.errors import EngineError, UsageError
+from nncompare.job import Topology, format_memory
+
+logger = logging.getLogger(__name__)
+
+#: What the nanny sets by default (``distributed.yaml``); kept only to measure what it costs.
+NANNY_MALLOC_TRIM_THRESHOLD = 65536
+#: The module our workers preload: it makes Ctrl-C the driver's to handle (``worker.dask_setup``).
+WORKER_PRELOAD = "nncompare.engines.dask.worker"
+SPARK_SCHEMES = ("spark", "yarn", "local", "k8s", "mesos")
+
+
+def worker_environ(cores: int, keep_malloc_trim: bool = False) -> dict:
+    """``distributed.nanny.pre-spawn-environ`` for our workers: BLAS threads = cores, no malloc trim.
+
+    ``None`` makes the nanny drop a variable (``distributed.nanny._get_env_variables``).
+    """
+    trim = NANNY_MALLOC_TRIM_THRESHOLD if keep_malloc_trim else None
+    return {"MALLOC_TRIM_THRESHOLD_": trim, "OMP_NUM_THREADS": cores, "OPENBLAS_NUM_THREADS": cores,
+            "MKL_NUM_THREADS": cores}
+
+
+@dataclass
+class Cluster:
+    """A client on a running cluster, and what to undo when the run ends."""
+
+    client: Client | None = None
+    local: LocalCluster | None = None
+    dashboard_url: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    _saved_environ: dict | None = None
+
+    def close(self) -> None:
+        """Close the client, then (ours only) the cluster, and restore this process's environment."""
+        try:
+            if self.client is not None:
+                self.client.close(timeout=10)
+        except Exception as exc:  # closing must go on to the cluster whatever the client did
+            logger.debug("closing the Dask client: %s", exc)
+        finally:
+            if self.local is not None:
+                try:
+                    self.local.close(timeout=30)
+                except Exception as exc:
+                    logger.warning("closing the local Dask cluster: %s", exc)
+            if self._saved_environ is not None:
+                for key in set(os.environ) - set(self._saved_environ):
+                    del os.environ[key]
+                os.environ.update(self._saved_environ)
+                self._saved_environ = None
+
+
+def start_local(topology: Topology, options: EngineOptions) -> Cluster:
+    """Our own cluster on 127.0.0.1: W worker processes (each under a nanny), C threads, memory M."""
+    topology.check_fits_this_machine()
+    env = worker_environ(topology.cores_per_worker, options.keep_malloc_trim)
+    # The nanny prefers the parent's own environment over its config and spawned workers
+    # inherit it: take these variables out of this process for the cluster's lifetime.
+    # The nanny and Dask also write into os.environ; Cluster.close() restores it as it was.
+    saved = dict(os.environ)
+    for key in env:
+        os.environ.pop(key, None)
+    memory = topology.memory_per_worker_bytes or "auto"
+    # the dashboard (with the scheduler's other HTTP routes) on a free loopback port, never 8787;
+    # without it the HTTP routes still need a port, so they get a free one too
+    dashboard = {"dashboard_address": "127.0.0.1:0"} if options.dashboard else {
+        "dashboard_address": None, "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"}}
+    cluster = Cluster(_saved_environ=saved)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            # start the scheduler alone, then the workers: an interrupt while workers start
+            # then finds the cluster already ours to close
+            cluster.local = LocalCluster(
+                n_workers=0, threads_per_worker=topology.cores_per_worker, processes=True, memory_limit=memory,
+                host="127.0.0.1", scheduler_port=0, silence_logs=logging.ERROR, preload=[WORKER_PRELOAD],
+                **dashboard,
+            )
+            cluster.local.scale(topology.workers)
+            cluster.client = Client(cluster.local, set_as_default=False, direct_to_workers=True)
+            # scale() creates the nannies asynchronously and each reads the config as it is
+            # created: stay inside the config block until every worker is up
+            cluster.client.wait_for_workers(topology.workers, timeout=max(options.dask_timeout_s, 120.0))
+    except BaseException as exc:  # Ctrl-C too: no worker process or port may outlive a failed start
+        cluster.close()
+        if not isinstance(exc, Exception):
+            raise
+        raise EngineError(f"could not start a local Dask cluster of {topology.workers} workers: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    if options.dashboard:
+        cluster.dashboard_url = cluster.local.dashboard_link or None
+        if importlib.util.find_spec("bokeh") is None:
+            cluster.warnings.append(f"the Dask dashboard at {cluster.dashboard_url} shows only a notice: "
+                                    "it needs bokeh (pip install bokeh)")
+    return cluster
+
+
+def connect(address: str, topology: Topology, options: EngineOptions) -> Cluster:
+    """A client on the scheduler at ``address``, once its workers match ``topology``."""
+    limit = options.dask_timeout_s
+    try:
+        client = Client(address, timeout=limit, set_as_default=False, direct_to_workers=True)
+    except (OSError, TimeoutError) as exc:
+        raise EngineError(f"cannot reach the Dask scheduler at {address} within {limit:g} s "
+                          f"({type(exc).__name__}); start one with 'dask scheduler' or fix --cluster") from None
+    except ValueError as exc:
+        raise UsageError(f"--cluster {address}: {exc}") from None
+    cluster = Cluster(client=client, dashboard_url=(client.dashboard_link or None) if options.dashboard else None)
+    try:
+        check_topology(client, address, topology, limit)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+def check_topology(client: Client, address: str, topology: Topology, limit: float) -> None:
+    """The flags describe the cluster we expect; refuse to measure a different one."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    if len(workers) < topology.workers:
+        try:
+            client.wait_for_workers(topology.workers, timeout=limit)
+        except TimeoutError:
+            pass
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+    threads = sorted({w["nthreads"] for w in workers.values()})
+    memories = sorted({int(w.get("memory_limit") or 0) for w in workers.values()})
+    problems = []
+    if len(workers) != topology.workers:
+        problems.append(f"{len(workers)} workers, not --workers {topology.workers}")
+    if threads and threads != [topology.cores_per_worker]:
+        problems.append(f"{'/'.join(map(str, threads))} threads per worker, not --cores {topology.cores_per_worker}")
+    want = topology.memory_per_worker_bytes
+    if want and any(abs(m - want) > 0.01 * want for m in memories):
+        have = "/".join(format_memory(m) if m else "no limit" for m in memories)
+        problems.append(f"{have} memory per worker, not --memory {format_memory(want)}")
+    if problems:
+        raise UsageError(f"the Dask cluster at {address} has {'; '.join(problems)}: "
+                         "pass the cluster's own figures or start matching workers "
+                         "(dask worker ADDRESS --nworkers W --nthreads C --memory-limit M)")
+
+
+def check_worker_environment(client: Client, facts: dict, cores: int, pin: bool) -> tuple[list[str], list[str]]:
+    """Warnings about workers whose environment slows training, and the workers pinned (``pin``).
+
+    ``facts`` is ``worker.worker_facts`` per address. Returns ``(warnings, pinned addresses)``.
+    """
+    warnings, pinned = [], []
+    trimmed = sorted(a for a, f in facts.items() if f["env"].get("MALLOC_TRIM_THRESHOLD_"))
+    if trimmed and pin:
+        pinned = sorted(a for a, ok in client.run(pin_malloc_thresholds, workers=trimmed).items() if ok)
+    for address in trimmed:
+        trim = facts[address]["env"]["MALLOC_TRIM_THRESHOLD_"]
+        if address in pinned:
+            warnings.append(f"Dask worker {address} runs with MALLOC_TRIM_THRESHOLD_={trim}; pinned its malloc "
+                            "thresholds instead (NNCOMPARE_DASK_PIN_MALLOC=1)")
+        else:
+            warnings.append(f"Dask worker {address} runs with MALLOC_TRIM_THRESHOLD_={trim}, which made training "
+                            "over 2x slower in our measurements; start 'dask worker' with a Dask config that sets "
+                            "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_ to null, or set "
+                            "NNCOMPARE_DASK_PIN_MALLOC=1 (see docs/dask.md)")
+    for address, worker in sorted(facts.items()):
+        omp = worker["env"].get("OMP_NUM_THREADS")
+        if omp is not None and omp != str(cores):
+            # threadpoolctl still limits BLAS to --cores inside each round; OpenMP pools elsewhere may not follow
+            warnings.append(f"Dask worker {address} has OMP_NUM_THREADS={omp} but --cores {cores}; "
+                            "the trainer limits BLAS to --cores with threadpoolctl")
+    return warnings, pinned

@@ -1,0 +1,337 @@
+"""The Dask engine's driver side: placement once, one actor call per worker per round, recovery.
+
+Placement happens once: each shard is scattered straight to one worker and handed to a
+:class:`~nncompare.engines.dask.worker.ShardActor` created there. A round is then one actor
+call per worker, driver to worker directly: the float32 weights and the round's position go
+in, the :class:`~nncompare.trainer.ShardUpdate` comes back. No task graph, no scheduler work
+and no shard bytes per round.
+
+A worker lost mid-run gets its shard re-placed on a restarted or surviving worker (the
+driver keeps every shard until :meth:`DaskEngine.close`); the new actor joins the epoch at
+the round's position, so it ends the epoch with its siblings, and trains that round from
+the same averaged weights the others trained from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import dask  # without the [dask] extra, engines/__init__ turns this ImportError into an install hint
+import distributed
+import numpy as np
+
+from nncompare.engines.base import Engine, RoundPosition, RoundResult
+from nncompare.engines.dask import cluster as clusters
+from nncompare.engines.dask.worker import (
+    ShardActor,
+    pin_malloc_thresholds,
+    scheduler_transitions,
+    tcp_traffic_on_worker,
+    worker_facts,
+)
+from nncompare.errors import EngineError, UsageError
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between liveness checks while a round is running.
+POLL_S = 1.0
+#: How many times one lost shard is re-placed before the run gives up.
+MAX_REPLACEMENTS = 3
+
+
+class WorkerLost(Exception):
+    """The worker holding an actor went away (closed connection, or gone from the scheduler)."""
+
+
+@dataclass
+class Placement:
+    """One shard's actor: where it lives and the future that keeps it alive."""
+
+    shard: int
+    address: str
+    future: object
+    actor: object = None
+
+
+class DaskEngine(Engine):
+    name = "dask"
+    concurrent = True
+
+    def __init__(self, spec, cluster: str | None = None, options=None):
+        if cluster and cluster.split("://")[0] in clusters.SPARK_SCHEMES:
+            raise UsageError(f"--cluster {cluster} is a Spark master; the Dask engine needs a scheduler "
+                             "address like tcp://host:8786")
+        super().__init__(spec, cluster, options)
+        if cluster and self.options.keep_malloc_trim:
+            raise UsageError("keep_malloc_trim applies to the engine's own cluster only; a remote cluster's "
+                             "workers keep whatever their nannies set")
+        self._cluster: clusters.Cluster | None = None
+        self.placements: dict[int, Placement] = {}
+        self._shards: dict = {}
+        self._classes = None
+        self._rounds_per_epoch = 1
+        self._workers_at_start: dict = {}
+        self._warnings: list[str] = []
+        self._malloc_pinned: list[str] = []
+        self._recoveries: list[dict] = []
+        self._round_stats: list[tuple[RoundPosition, dict]] = []
+        self._traffic_after_place: dict = {}
+        self._transitions_after_place: int | None = None
+        self._placement_s: dict[int, float] = {}
+
+    @property
+    def client(self):
+        return self._cluster.client if self._cluster is not None else None
+
+    # -- start -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        topo = self.spec.topology
+        if self.cluster:
+            self._cluster = clusters.connect(self.cluster, topo, self.options)
+        else:
+            self._cluster = clusters.start_local(topo, self.options)
+        self._workers_at_start = self.client.run(worker_facts)
+        warnings, self._malloc_pinned = clusters.check_worker_environment(
+            self.client, self._workers_at_start, topo.cores_per_worker, pin=bool(self.cluster) and self.options.pin_malloc)
+        for message in self._cluster.warnings + warnings:
+            self._warnings.append(message)
+            logger.warning(message)
+
+    # -- placement ---------------------------------------------------------------------------
+
+    def place(self, shards, classes, rounds_per_epoch=1):
+        addresses = self._live_workers()
+        if not addresses:
+            raise EngineError("the Dask cluster has no workers to place shards on")
+        self._classes, self._rounds_per_epoch = classes, rounds_per_epoch
+        # the driver keeps every shard until close(), to re-place one whose worker is lost
+        self._shards = {s.index: s for s in shards}
+        pending = [self._submit_actor(s.index, addresses[i % len(addresses)]) for i, s in enumerate(shards)]
+        for placement, started in pending:
+            self._finish_placement(placement, started)
+        self._transitions_after_place = self._settled_transitions()
+        self._traffic_after_place = self._worker_traffic()
+
+    def _submit_actor(self, shard: int, address: str, start_round: int = 0) -> tuple[Placement, float]:
+        """Scatter the shard to ``address`` (directly, not through the scheduler) and create its actor there."""
+        started = time.perf_counter()
+        data = self._shards[shard]
+        x_future, y_future = self.client.scatter([data.x, data.y], workers=[address], direct=True, hash=False)
+        future = self.client.submit(
+            ShardActor, shard, x_future, y_future, self._classes, self.spec.model,
+            self.spec.topology.cores_per_worker, self._rounds_per_epoch, self.options.before_round, start_round,
+            actor=True, workers=[address], allow_other_workers=False, pure=False,
+            key=f"nncompare-shard-{shard}-{uuid.uuid4().hex[:8]}",
+        )
+        return Placement(shard, address, future), started
+
+    def _finish_placement(self, placement: Placement, started: float) -> None:
+        try:
+            # the Actor handle binds to the current client as it is unpickled; direct_to_workers
+            # then sends every call straight to its worker (no proxy hop through the scheduler)
+            with self.client.as_current():
+                placement.actor = placement.future.result(timeout=max(self.options.dask_timeout_s, 60.0))
+        except Exception as exc:
+            raise EngineError(f"could not place shard {placement.shard} on Dask worker {placement.address}: "
+                              f"{type(exc).__name__}: {exc}") from None
+        # the scattered futures died with _submit_actor's frame, so the worker forgets those keys
+        # now: the actor's references are the only ones, and the worker holds one copy of the shard
+        self.placements[placement.shard] = placement
+        self._placement_s[placement.shard] = time.perf_counter() - started
+
+    # -- rounds ------------------------------------------------------------------------------
+
+    def run_round(self, weights: np.ndarray | None, position: RoundPosition) -> RoundResult:
+        if weights is not None:
+            weights = np.ascontiguousarray(weights, dtype=np.float32)  # float32 end to end; no copy when it is
+        calls = {i: self._call(p, weights, position) for i, p in sorted(self.placements.items())}
+        results, lost = {}, {}
+        for i, call in calls.items():
+            try:
+                results[i] = self._wait(self.placements[i], call)
+            except WorkerLost as exc:
+                lost[i] = exc
+        recovery_start = time.perf_counter()
+        for i, exc in lost.items():
+            results[i] = self._recover(i, weights, position, exc)
+        recovery_s = time.perf_counter() - recovery_start if lost else 0.0
+
+        order = sorted(results)
+        stats = [results[i][1] for i in order]
+        extra = {
+            "worker_address": [self.placements[i].address for i in order],
+            "worker_in_actor_s": [s["in_actor_s"] for s in stats],
+            "worker_cpu_s": [s["cpu_s"] for s in stats],
+            "worker_idle_s": [s["idle_s"] for s in stats],
+            "worker_minflt": [s["minflt"] for s in stats],
+            "weights_bytes": int(weights.nbytes) if weights is not None else 0,
+        }
+        self._round_stats.append((position, extra))
+        return RoundResult([results[i][0] for i in order], recovered_shards=sorted(lost), recovery_s=recovery_s,
+                           extra=extra)
+
+    def _call(self, placement: Placement, weights, position: RoundPosition):
+        try:
+            return placement.actor.train_round(weights, position)
+        except RuntimeError as exc:  # distributed.Actor: "Worker holding Actor was lost"
+            return exc
+
+    def _wait(self, placement: Placement, call):
+        """The call's result; raises WorkerLost instead of hanging when its worker goes away."""
+        if isinstance(call, Exception):
+            raise WorkerLost(str(call))
+        while True:
+            try:
+                return call.result(timeout=POLL_S)
+            except TimeoutError:
+                if placement.address not in self._live_workers():
+                    raise WorkerLost(f"worker {placement.address} left the cluster") from None
+            except OSError as exc:  # distributed.Actor: "Unable to contact Actor's worker"
+                raise WorkerLost(str(exc)) from None
+            except Exception as exc:
+                raise EngineError(f"shard {placement.shard} failed on Dask worker {placement.address}: "
+                                  f"{type(exc).__name__}: {exc}") from None
+
+    def _recover(self, shard: int, weights, position: RoundPosition, exc: WorkerLost):
+        """Re-place a lost shard, joining the epoch at ``position``, and train its round from ``weights``."""
+        lost = self.placements.pop(shard)
+        dead = {lost.address}
+        start = time.perf_counter()
+        for _ in range(MAX_REPLACEMENTS):
+            address = self._replacement_worker(dead, shard)
+            if self._malloc_pinned:  # a restarted remote worker comes back with the nanny's environment
+                self.client.run(pin_malloc_thresholds, workers=[address])
+            logger.warning("Dask worker %s was lost (%s); re-placing shard %d on %s", lost.address, exc, shard, address)
+            placement, started = self._submit_actor(shard, address, start_round=position.index)
+            self._finish_placement(placement, started)
+            try:
+                result = self._wait(placement, self._call(placement, weights, position))
+            except WorkerLost as again:
+                dead.add(address)
+                self.placements.pop(shard, None)
+                exc = again
+                continue
+            self._recoveries.append({"shard": shard, "lost_worker": lost.address, "new_worker": address,
+                                     "round": position.number, "epoch": position.epoch,
+                                     "seconds": time.perf_counter() - start, "reason": str(exc)})
+            return result
+        raise EngineError(f"shard {shard} lost its Dask worker {MAX_REPLACEMENTS} times in a row; last: {exc}")
+
+    def _replacement_worker(self, dead: set, shard: int) -> str:
+        """A worker without a shard (a restarted one) if one comes within the timeout, else the least loaded."""
+        deadline = time.monotonic() + self.options.dask_timeout_s
+        while True:
+            live = [a for a in self._live_workers() if a not in dead]
+            busy = [p.address for i, p in self.placements.items() if i != shard]
+            free = [a for a in live if a not in busy]
+            if free:
+                return free[0]
+            if time.monotonic() >= deadline:
+                if not live:
+                    raise EngineError(f"lost Dask worker(s) {', '.join(sorted(dead))} and no worker is left "
+                                      f"to take shard {shard}")
+                return min(live, key=lambda a: (busy.count(a), a))
+            time.sleep(0.2)
+
+    def _live_workers(self) -> list[str]:
+        try:
+            return sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+        except (OSError, TimeoutError) as exc:
+            raise EngineError(f"lost the Dask scheduler{' at ' + self.cluster if self.cluster else ''}: "
+                              f"{type(exc).__name__}: {exc}") from None
+
+    def _worker_traffic(self) -> dict:
+        try:
+            return self.client.run(tcp_traffic_on_worker)
+        except Exception:  # a worker lost meanwhile only costs us this figure
+            return {}
+
+    def _settled_transitions(self, limit_s: float = 2.0) -> int | None:
+        """The scheduler's transition count once the scattered futures' releases have landed.
+
+        The client releases those keys asynchronously (batched messages), so the count read
+        right after placement can still grow by a few forget transitions that belong to it.
+        """
+        last, deadline = self._scheduler_transitions(), time.monotonic() + limit_s
+        while last is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self._scheduler_transitions()
+            if now == last:
+                break
+            last = now
+        return last
+
+    def _scheduler_transitions(self) -> int | None:
+        try:
+            return self.client.run_on_scheduler(scheduler_transitions)
+        except Exception:  # a scheduler that refuses run_on_scheduler only costs us this one figure
+            return None
+
+    # -- record and shutdown -----------------------------------------------------------------
+
+    def describe(self) -> dict:
+        mode = "remote" if self.cluster else "local-cluster"
+        if self.client is None:
+            return {"mode": mode}
+        transitions = self._scheduler_transitions()
+        traffic = self._worker_traffic()
+        addresses = set(self._workers_at_start) | {p.address for p in self.placements.values()}
+        replacements = addresses - set(self._workers_at_start)
+        if replacements:  # workers that joined to take a lost shard
+            try:
+                self._workers_at_start.update(self.client.run(worker_facts, workers=sorted(replacements)))
+            except Exception:  # noqa: BLE001 - a worker lost again only costs us its facts
+                pass
+        workers = {}
+        for address in sorted(addresses):
+            facts = self._workers_at_start.get(address, {})
+            workers[address] = {k: facts.get(k) for k in ("pid", "host", "nthreads", "memory_limit", "env",
+                                                          "blas_threads")}
+            before, after = self._traffic_after_place.get(address, {}), traffic.get(address, {})
+            if before.get("received") is not None and after.get("received") is not None:
+                workers[address]["tcp_bytes_received_during_training"] = after["received"] - before["received"]
+                workers[address]["tcp_bytes_sent_during_training"] = after["sent"] - before["sent"]
+            workers[address]["shards"] = sorted(i for i, p in self.placements.items() if p.address == address)
+        return {
+            "mode": mode,
+            "scheduler": self.client.scheduler.address,
+            "dashboard_url": self._cluster.dashboard_url,
+            "dask_version": dask.__version__,
+            "distributed_version": distributed.__version__,
+            "workers": workers,
+            # read from the workers themselves, for our cluster and a remote one alike
+            "malloc_trim_threshold_removed": all(f["env"].get("MALLOC_TRIM_THRESHOLD_") is None
+                                                 for f in self._workers_at_start.values()),
+            "malloc_thresholds_pinned": list(self._malloc_pinned),
+            "warnings": list(self._warnings),
+            "placement": {str(i): {"worker": p.address, "bytes": self._shards[i].nbytes if i in self._shards else None,
+                                   "seconds": self._placement_s.get(i)}
+                          for i, p in sorted(self.placements.items())},
+            "scheduler_transitions_during_training": (
+                transitions - self._transitions_after_place
+                if transitions is not None and self._transitions_after_place is not None else None),
+            "worker_idle_s_per_epoch": self._per_epoch("worker_idle_s"),
+            "worker_minflt_per_epoch": self._per_epoch("worker_minflt"),
+            "recoveries": list(self._recoveries),
+        }
+
+    def _per_epoch(self, key: str) -> list[list]:
+        """Per epoch (from the rounds' positions), per shard: the sum of ``key`` over the epoch's rounds."""
+        epochs: dict[int, list] = {}
+        for position, extra in self._round_stats:
+            epochs.setdefault(position.epoch, []).append(extra[key])
+        return [np.sum(rows, axis=0).tolist() for _, rows in sorted(epochs.items())]
+
+    def close(self) -> None:
+        """Release the actors, then the client, then (ours only) the cluster; restore our environment."""
+        cluster, self._cluster = self._cluster, None
+        self.placements.clear()
+        try:
+            if cluster is not None:
+                cluster.close()
+        finally:
+            self._shards = {}
