@@ -57,13 +57,19 @@ def remote_url(remote: str, clone: Path) -> str:
     return named.stdout.strip() if named.returncode == 0 else remote
 
 
-def _open(results: Path, url: str, branch: str) -> None:
+def _open(results: Path, url: str, branch: str, clone: Path) -> None:
     if not (results / ".git").exists():
         results.mkdir(parents=True, exist_ok=True)
         git(results, "init", "--quiet", f"--initial-branch={branch}")
         git(results, "remote", "add", "origin", url)
     else:
         git(results, "remote", "set-url", "origin", url)
+    # The results checkout is a repository of its own: give it the clone's HTTP credentials
+    # (actions/checkout keeps its token as an http.<url>.extraheader in the clone's config).
+    found = git(clone, "config", "--get-regexp", r"^http\..*\.extraheader$", check=False).stdout
+    for line in found.splitlines():
+        key, _, value = line.partition(" ")
+        git(results, "config", "--replace-all", key, value)
 
 
 def _commit(results: Path, message: str) -> None:
@@ -85,14 +91,14 @@ def _merge_remote(results: Path, branch: str) -> bool:
     return True
 
 
-def pull(results: Path, url: str, branch: str) -> None:
-    _open(results, url, branch)
+def pull(results: Path, url: str, branch: str, clone: Path) -> None:
+    _open(results, url, branch, clone)
     _commit(results, "Results kept from before the pull")
     _merge_remote(results, branch)
 
 
-def push(results: Path, url: str, branch: str, message: str) -> None:
-    _open(results, url, branch)
+def push(results: Path, url: str, branch: str, message: str, clone: Path) -> None:
+    _open(results, url, branch, clone)
     _commit(results, message)
     if git(results, "rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode != 0:
         raise HistoryError(f"no results in {results}: run asv first")
@@ -137,11 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             machine(args.name, {k: getattr(args, k) for k in ("os", "arch", "cpu", "num_cpu", "ram")})
             return 0
         results = results_dir(args.config)
-        url = remote_url(args.remote, args.config.resolve().parent)
+        clone = args.config.resolve().parent
+        url = remote_url(args.remote, clone)
         if args.command == "pull":
-            pull(results, url, args.branch)
+            pull(results, url, args.branch, clone)
         else:
-            push(results, url, args.branch, args.message)
+            push(results, url, args.branch, args.message, clone)
     except HistoryError as exc:
         print(f"asv_history.py: error: {exc}", file=sys.stderr)
         return 2
