@@ -168,7 +168,10 @@ class TrainingRun:
             result = self._round()
         clocks = Span.between(start, Reading.now())
         self.epoch_s.append(clocks.wall_s)
-        active_s = sum(r["active_s"] for r in self.rounds[first_round:])
+        # the epoch's driver time less its run-queue delay (averaging and bookkeeping included),
+        # less what run-queue delay added to each round's critical worker
+        workers_delay = sum(r["wall_s"] - r["driver_runqueue_s"] - r["active_s"] for r in self.rounds[first_round:])
+        active_s = max(0.0, clocks.wall_s - clocks.runqueue_s - workers_delay)
         self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s, "active_s": active_s})
         loss = epoch_loss(result.updates)
         self.losses.append(loss)
