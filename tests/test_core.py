@@ -11,10 +11,12 @@ import pytest
 
 from nncompare.averaging import average_weights
 from nncompare.errors import UsageError
+from nncompare.idx import scale_pixels
 from nncompare.job import JobSpec, ModelSpec, Topology, format_memory, parse_memory
 from nncompare.model import layer_shapes, n_weights
 from nncompare.partition import make_shards, shard_indices
 from nncompare.record import append_jsonl, read_jsonl
+from nncompare.trainer import ShardTrainer
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -92,6 +94,17 @@ def test_shards_partition_the_training_set(how, workers):
     if how == "stratified" and workers == 7:
         for shard in shards:
             assert np.bincount(shard.y, minlength=10).max() - np.bincount(shard.y, minlength=10).min() <= 1
+
+
+@pytest.mark.parametrize("how", ["shuffled", "contiguous"])
+def test_shards_cut_from_pixels_scale_to_the_loaders_features_bit_for_bit(how):
+    pixels = np.random.RandomState(0).randint(0, 256, size=(50, 6)).astype(np.uint8)
+    x, y = scale_pixels(pixels), np.arange(50) % 10
+    for plain, packed in zip(make_shards(x, y, 3, how), make_shards(x, y, 3, how, pixels=pixels)):
+        assert packed.wire_x.dtype == np.uint8 and packed.nbytes == plain.nbytes - 3 * packed.wire_x.size
+        assert np.array_equal(packed.x, plain.x) and np.array_equal(packed.y, plain.y)
+        trained = ShardTrainer(0, packed.wire_x, packed.y, np.arange(10), ModelSpec(hidden_layer_sizes=(4,)))
+        assert trained.x.dtype == np.float32 and np.array_equal(trained.x, plain.x)
 
 
 def test_contiguous_shards_are_views():

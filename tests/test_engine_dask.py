@@ -218,12 +218,19 @@ def test_shards_are_placed_once_and_only_weights_travel_after(fashion):
 
 @pytest.mark.slow
 def test_averaged_weights_match_the_local_engine(fashion):
-    """Same spec, seed and shards, one BLAS thread per worker: weight for weight, round after round."""
+    """Same spec, seed and shards, one BLAS thread per worker: weight for weight, round after round.
+
+    The local engine trains on the loader's float32 features; the Dask workers receive the
+    same rows as uint8 pixels and scale them themselves.
+    """
     spec = fashion_spec(train_samples=4000, sync_every=5)
-    shards = make_shards(fashion.x_train[:4000], fashion.y_train[:4000], 2, spec.partition, spec.model.seed)
+    cut = (fashion.y_train[:4000], 2, spec.partition, spec.model.seed)
+    features = make_shards(fashion.x_train[:4000], *cut)
+    pixels = make_shards(None, *cut, pixels=fashion.x_train_pixels[:4000])
+    assert all(s.wire_x.dtype == np.uint8 for s in pixels)
     rounds_per_epoch = 2
 
-    def averaged(engine, n_rounds=4):
+    def averaged(engine, shards, n_rounds=4):
         out, weights = [], None
         engine.place(shards, fashion.classes, rounds_per_epoch)
         for number in range(1, n_rounds + 1):
@@ -237,9 +244,9 @@ def test_averaged_weights_match_the_local_engine(fashion):
         return out
 
     with LocalEngine(spec.with_(engine="local")) as local:
-        expected = averaged(local)
+        expected = averaged(local, features)
     with DaskEngine(spec) as engine:
-        got = averaged(engine)
+        got = averaged(engine, pixels)
     for k, (a, b) in enumerate(zip(expected, got)):
         assert np.max(np.abs(a - b)) <= 1e-5, f"round {k}"
 

@@ -138,13 +138,16 @@ def averaged(result):
 def fashion_rounds(spark_session, fashion):
     """Four rounds of 784-100-10 on 4000 Fashion-MNIST samples, on Spark and on the local engine.
 
-    A stranger knocks on the weight service after the first round; the rounds go on.
+    A stranger knocks on the weight service after the first round; the rounds go on. The
+    local engine trains on the loader's float32 features, the Spark tasks on the same rows
+    sent as uint8 pixels, which they scale themselves.
     """
     spec = JobSpec(dataset="fashion-mnist", engine="spark", train_samples=4000, topology=TWO_BY_ONE)
-    shards = make_shards(fashion.x_train[:4000], fashion.y_train[:4000], 2, spec.partition, spec.model.seed)
+    cut = (fashion.y_train[:4000], 2, spec.partition, spec.model.seed)
+    shards = make_shards(None, *cut, pixels=fashion.x_train_pixels[:4000])
     local = LocalEngine(spec.with_(engine="local"))
     local.start()
-    local.place(shards, fashion.classes)
+    local.place(make_shards(fashion.x_train[:4000], *cut), fashion.classes)
     engine = SparkEngine(spec)
     results, intruders = [], []
     try:

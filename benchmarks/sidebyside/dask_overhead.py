@@ -84,7 +84,7 @@ def run_dask_ml(args, dataset) -> dict:
     from nncompare.training import training_data
 
     spec = spec_for("dask", args)
-    x, y = training_data(spec, dataset)
+    x, y, _ = training_data(spec, dataset)
     shards = make_shards(x, y, args.workers, spec.partition, spec.model.seed)
     chunks = tuple(len(s) for s in shards)
     with LocalCluster(n_workers=args.workers, threads_per_worker=args.cores, dashboard_address=None,

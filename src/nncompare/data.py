@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nncompare.errors import DataError, UsageError
-from nncompare.idx import read_images, read_labels
+from nncompare.idx import read_labels, read_pixels, scale_pixels
 
 DATA_DIR_ENV = "NNCOMPARE_DATA_DIR"
 CACHE_DIR_ENV = "NNCOMPARE_CACHE_DIR"
@@ -93,6 +93,9 @@ class Dataset:
     y_test: np.ndarray
     source: str = ""
     classes: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: The training images as stored (uint8 rows; ``x_train == idx.scale_pixels(x_train_pixels)``),
+    #: or None: what the engines send their workers, a quarter of the float32 bytes.
+    x_train_pixels: np.ndarray | None = None
 
     def __post_init__(self):
         if self.classes is None:
@@ -265,14 +268,16 @@ def load_dataset(name: str, *, data_dir=None, download: bool = True, progress: b
     if name == "digits":
         return _load_digits()
     paths = locate(name, data_dir=data_dir, download=download, progress=progress)
-    x_train, y_train = read_images(paths["train_images"]), read_labels(paths["train_labels"])
-    x_test, y_test = read_images(paths["test_images"]), read_labels(paths["test_labels"])
+    pixels, y_train = read_pixels(paths["train_images"]), read_labels(paths["train_labels"])
+    x_train = scale_pixels(pixels)
+    x_test, y_test = scale_pixels(read_pixels(paths["test_images"])), read_labels(paths["test_labels"])
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if len(x) != len(y):
             raise DataError(f"{name} {split} split: {len(x)} images but {len(y)} labels; the files do not belong together")
     if x_train.shape[1] != x_test.shape[1]:
         raise DataError(f"{name}: train and test images differ in size; the files do not belong together")
-    return Dataset(name, x_train, y_train, x_test, y_test, source=str(paths["train_images"].parent))
+    return Dataset(name, x_train, y_train, x_test, y_test, source=str(paths["train_images"].parent),
+                   x_train_pixels=pixels)
 
 
 def _load_digits() -> Dataset:

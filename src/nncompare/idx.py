@@ -67,16 +67,30 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return parse_idx(read_idx_bytes(path), source=os.fspath(path))
 
 
-def read_images(path: str | os.PathLike) -> np.ndarray:
-    """Images as float32 rows scaled to [0, 1], shape (n, rows*cols)."""
+def read_pixels(path: str | os.PathLike) -> np.ndarray:
+    """Images as stored: uint8 rows, shape (n, rows*cols)."""
     raw = read_idx(path)
     if raw.ndim != 3 or raw.dtype != np.uint8:
         raise DataError(f"{path}: expected a 3-d uint8 image file, found shape {raw.shape} of {raw.dtype}")
     if 0 in raw.shape:
         raise DataError(f"{path}: holds no images (shape {raw.shape}); it is empty or corrupt, fetch it again")
-    images = raw.reshape(raw.shape[0], -1).astype(np.float32)
+    return raw.reshape(raw.shape[0], -1)
+
+
+def scale_pixels(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 features in [0, 1]: the one scaling, done by the loader and by workers.
+
+    Workers receive shards as uint8 (a quarter of the bytes) and call this on arrival, so
+    their features are bit for bit the loader's. The result is a fresh, aligned, writable array.
+    """
+    images = pixels.astype(np.float32)
     images *= np.float32(1.0 / 255.0)
     return images
+
+
+def read_images(path: str | os.PathLike) -> np.ndarray:
+    """Images as float32 rows scaled to [0, 1], shape (n, rows*cols)."""
+    return scale_pixels(read_pixels(path))
 
 
 def read_labels(path: str | os.PathLike) -> np.ndarray:

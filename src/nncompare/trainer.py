@@ -15,6 +15,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from nncompare.clocks import Reading, Span
+from nncompare.idx import scale_pixels
 from nncompare.job import ModelSpec
 from nncompare.model import bind_flat, make_model, prime
 
@@ -97,11 +98,14 @@ class ShardTrainer:
 
     A round is one epoch over the shard (``rounds_per_epoch=1``) or one of ``rounds_per_epoch``
     equal slices of the epoch's permutation. The model keeps its optimiser state between
-    rounds; only its weights are replaced by the average the driver sends.
+    rounds; only its weights are replaced by the average the driver sends. ``x`` may be the
+    shard's uint8 pixels as an engine sent them: they are scaled here, as the loader does.
     """
 
     def __init__(self, shard: int, x: np.ndarray, y: np.ndarray, classes: np.ndarray, spec: ModelSpec,
                  cores: int = 1, rounds_per_epoch: int = 1, before_round=None):
+        if x.dtype == np.uint8:
+            x = scale_pixels(x)
         self.shard, self.x, self.y, self.classes = shard, x, y, classes
         self.before_round = before_round
         self.spec, self.cores, self.rounds_per_epoch = spec, cores, rounds_per_epoch

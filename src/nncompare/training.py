@@ -65,10 +65,12 @@ def rounds_per_epoch(spec: JobSpec, shard_sizes: list[int]) -> int:
 
 
 def training_data(spec: JobSpec, dataset: Dataset):
-    x, y = dataset.x_train, dataset.y_train
+    """Features, labels and (None where the dataset has none) the uint8 pixels of the rows the job trains on."""
+    x, y, pixels = dataset.x_train, dataset.y_train, dataset.x_train_pixels
     if spec.train_samples is not None:
         x, y = x[: spec.train_samples], y[: spec.train_samples]
-    return x, y
+        pixels = None if pixels is None else pixels[: spec.train_samples]
+    return x, y, pixels
 
 
 def load_corrected_s(driver: Span, updates, concurrent: bool) -> float:
@@ -146,9 +148,10 @@ class TrainingRun:
         """Partition the training data and put each shard on its worker, once."""
         self.start()
         start = time.perf_counter()
-        x, y = training_data(self.spec, self.dataset)
+        x, y, pixels = training_data(self.spec, self.dataset)
         self.train_samples = int(len(y))
-        shards = make_shards(x, y, self.spec.topology.workers, self.spec.partition, self.spec.model.seed)
+        shards = make_shards(x, y, self.spec.topology.workers, self.spec.partition, self.spec.model.seed,
+                             pixels=pixels)
         self.rounds_per_epoch = rounds_per_epoch(self.spec, [len(s) for s in shards])
         self.engine.place(shards, self.dataset.classes, self.rounds_per_epoch)
         self.placed = True

@@ -30,6 +30,7 @@ from nncompare.engines.dask.worker import (
     pin_malloc_thresholds,
     scheduler_transitions,
     tcp_traffic_on_worker,
+    thread_cpu,
     worker_facts,
 )
 from nncompare.errors import EngineError, UsageError
@@ -79,6 +80,7 @@ class DaskEngine(Engine):
         self._recoveries: list[dict] = []
         self._round_stats: list[tuple[RoundPosition, dict]] = []
         self._traffic_after_place: dict = {}
+        self._threads_after_place: dict = {}
         self._transitions_after_place: int | None = None
         self._placement_s: dict[int, float] = {}
 
@@ -115,12 +117,14 @@ class DaskEngine(Engine):
             self._finish_placement(placement, started)
         self._transitions_after_place = self._settled_transitions()
         self._traffic_after_place = self._worker_traffic()
+        self._threads_after_place = self._run_quietly(thread_cpu)
 
     def _submit_actor(self, shard: int, address: str, start_round: int = 0) -> tuple[Placement, float]:
         """Scatter the shard to ``address`` (directly, not through the scheduler) and create its actor there."""
         started = time.perf_counter()
         data = self._shards[shard]
-        x_future, y_future = self.client.scatter([data.x, data.y], workers=[address], direct=True, hash=False)
+        # uint8 pixels where the shard has them (the actor's trainer scales them): a quarter of the bytes
+        x_future, y_future = self.client.scatter([data.wire_x, data.y], workers=[address], direct=True, hash=False)
         future = self.client.submit(
             ShardActor, shard, x_future, y_future, self._classes, self.spec.model,
             self.spec.topology.cores_per_worker, self._rounds_per_epoch, self.options.before_round, start_round,
@@ -245,9 +249,13 @@ class DaskEngine(Engine):
                               f"{type(exc).__name__}: {exc}") from None
 
     def _worker_traffic(self) -> dict:
+        return self._run_quietly(tcp_traffic_on_worker)
+
+    def _run_quietly(self, function) -> dict:
+        """``Client.run(function)`` on every worker; {} when one is lost meanwhile (only a figure is missed)."""
         try:
-            return self.client.run(tcp_traffic_on_worker)
-        except Exception:  # a worker lost meanwhile only costs us this figure
+            return self.client.run(function)
+        except Exception:
             return {}
 
     def _settled_transitions(self, limit_s: float = 2.0) -> int | None:
@@ -279,6 +287,7 @@ class DaskEngine(Engine):
             return {"mode": mode}
         transitions = self._scheduler_transitions()
         traffic = self._worker_traffic()
+        threads = self._run_quietly(thread_cpu)
         addresses = set(self._workers_at_start) | {p.address for p in self.placements.values()}
         replacements = addresses - set(self._workers_at_start)
         if replacements:  # workers that joined to take a lost shard
@@ -295,6 +304,10 @@ class DaskEngine(Engine):
             if before.get("received") is not None and after.get("received") is not None:
                 workers[address]["tcp_bytes_received_during_training"] = after["received"] - before["received"]
                 workers[address]["tcp_bytes_sent_during_training"] = after["sent"] - before["sent"]
+            if address in threads and address in self._threads_after_place:
+                before = self._threads_after_place[address]
+                workers[address]["thread_cpu_s_during_training"] = {
+                    name: round(cpu - before.get(name, 0.0), 3) for name, cpu in threads[address].items()}
             workers[address]["shards"] = sorted(i for i, p in self.placements.items() if p.address == address)
         return {
             "mode": mode,

@@ -77,6 +77,7 @@ class SparkEngine(Engine):
         self._stage: _Stage | None = None
         self._attempts = 0
         self._failures: list[str] = []
+        self._shard_bytes: dict[int, int] = {}
         self._closed = False
 
     # --- life cycle -----------------------------------------------------------------------
@@ -95,19 +96,27 @@ class SparkEngine(Engine):
         if not is_local_master(sc.master):
             wait_for_executors(sc, self.spec.topology.workers, self.options.executor_timeout_s)
         self.driver_host = sc.getConf().get("spark.driver.host")
+        # The barrier stage starts with the engine: its tasks (Python workers forked from the
+        # daemon that has scikit-learn loaded) connect now and wait for their shards, so that
+        # placement only moves data.
+        self.service = WeightService(self.driver_host, dict.fromkeys(range(self.spec.topology.workers)),
+                                     io_timeout=self.options.round_timeout_s)
+        self._launch()
+        self._await_tasks("starting the training tasks", may_restart=False, placed=False)
 
     def place(self, shards, classes, rounds_per_epoch=1):
-        if self.session is None:
+        if self.service is None:
             raise EngineError("start the Spark engine before placing shards")
         w = self.spec.topology.workers
         if sorted(s.index for s in shards) != list(range(w)):
             raise EngineError(f"{len(shards)} shards for {w} workers")
         idle_s = max(self.options.round_timeout_s, 60.0)  # a task waits this long for the next round
-        placements = {s.index: encode_placement(Placement(s.index, s.x, s.y, np.asarray(classes), self.spec.model,
+        # uint8 pixels where the shard has them (the task's trainer scales them): a quarter of the bytes
+        placements = {s.index: encode_placement(Placement(s.index, s.wire_x, s.y, np.asarray(classes), self.spec.model,
                                                           self.spec.topology.cores_per_worker, rounds_per_epoch, idle_s))
                       for s in shards}
-        self.service = WeightService(self.driver_host, placements, io_timeout=self.options.round_timeout_s)
-        self._launch()
+        self._shard_bytes = {s.index: s.nbytes for s in shards}
+        self.service.set_placements(placements)
         self._conns = self._await_tasks("placing the shards", may_restart=False)
 
     def _launch(self) -> None:
@@ -146,13 +155,15 @@ class SparkEngine(Engine):
                 return f"Spark retried the barrier stage (attempt {info.currentAttemptId}) with {info.numTasks} of {w} tasks"
         return None
 
-    def _await_tasks(self, what: str, may_restart: bool):
-        """Wait until every shard has a placed task of the live barrier job; restart the job when a retry stalls."""
+    def _await_tasks(self, what: str, may_restart: bool, placed: bool = True):
+        """Wait until every shard has a placed task of the live barrier job (``placed=False``: a connected
+        one); restart the job when a retry stalls."""
         timeout = self.options.connect_timeout_s
         deadline = time.monotonic() + timeout
+        wait = self.service.wait_ready if placed else self.service.wait_hello
         while True:
             try:
-                return self.service.wait_ready(max(0.0, min(POLL_S, deadline - time.monotonic())))
+                return wait(max(0.0, min(POLL_S, deadline - time.monotonic())))
             except TimeoutError as exc:
                 waiting = str(exc)
             stage = self._stage
@@ -252,5 +263,6 @@ class SparkEngine(Engine):
                         task_failures=list(self._failures), connections_accepted=stats.accepted,
                         connections_rejected=stats.rejected, rejections=list(stats.rejections),
                         stale_connections=stats.stale,
-                        tasks=[{"shard": c.partition, "worker": c.worker, "place_s": c.place_s} for c in self._conns])
+                        tasks=[{"shard": c.partition, "worker": c.worker, "place_s": c.place_s,
+                               "bytes": self._shard_bytes.get(c.partition)} for c in self._conns])
         return info

@@ -8,7 +8,9 @@ The service listens on ``spark.driver.host`` only, every task proves it belongs 
 with a random token, and anything else is dropped without touching training.
 
 The service knows nothing of Spark or of the engine: it is given the placement frames as
-data, and the engine tells it which tasks are current (:meth:`WeightService.admit_generation`,
+data (possibly after the tasks have connected: a task that says hello before its shard is
+known waits for it, so the engine can start the barrier stage while Spark starts and only
+move data at placement), and the engine tells it which tasks are current (:meth:`WeightService.admit_generation`,
 :meth:`WeightService.drop`).
 """
 
@@ -82,13 +84,15 @@ class ServiceStats:
 class WeightService:
     """A TCP server on the driver that places shards on tasks and runs rounds on them.
 
-    A task that connects gets its shard's placement frame at once, so a task started again
-    by Spark after a failure is placed without the driver doing anything. Tasks are ordered
+    A task that connects gets its shard's placement frame at once (or as soon as
+    :meth:`set_placements` gives it), so a task started again by Spark after a failure is
+    placed without the driver doing anything. ``placements`` maps every shard to its frame,
+    or to None while the frames are not known yet. Tasks are ordered
     by :attr:`Hello.key` (barrier job, then Spark task id, which grows from one stage
     attempt to the next): :meth:`drop` forgets a failed attempt and refuses its late comers.
     """
 
-    def __init__(self, host: str, placements: dict[int, tuple[dict, list]], *, token: str | None = None,
+    def __init__(self, host: str, placements: dict[int, tuple[dict, list] | None], *, token: str | None = None,
                  hello_timeout: float = 10.0, io_timeout: float = 600.0):
         self.host, self.placements = host, dict(placements)
         self.n_tasks = len(self.placements)
@@ -97,6 +101,7 @@ class WeightService:
         self.stats = ServiceStats()
         self._cond = threading.Condition()
         self._conns: dict[int, TaskConnection] = {}
+        self._hellos: dict[int, Hello] = {}
         self._min_key = (0, 0)
         self._closed = False
         self._listener = socket.create_server((host, 0), backlog=max(16, 2 * self.n_tasks))
@@ -149,6 +154,16 @@ class WeightService:
             if not self._current(hello):
                 return self._reject(sock, peer, f"task {hello.tid} belongs to a dropped attempt", stale=True)
         conn = TaskConnection(sock, hello)
+        with self._cond:
+            old_hello = self._hellos.get(hello.partition)
+            if old_hello is None or old_hello.key < hello.key:
+                self._hellos[hello.partition] = hello
+            self._cond.notify_all()
+            while self.placements[hello.partition] is None and self._current(hello):
+                self._cond.wait()
+            if not self._current(hello):
+                conn.close()
+                return
         try:
             sock.settimeout(self.io_timeout)
             start = time.perf_counter()
@@ -184,6 +199,25 @@ class WeightService:
                     raise TimeoutError(f"{len(live)} of {self.n_tasks} tasks connected and placed")
                 self._cond.wait(left)
 
+    def set_placements(self, placements: dict[int, tuple[dict, list]]) -> None:
+        """The shards' frames: the tasks already waiting for theirs get them now."""
+        with self._cond:
+            self.placements.update(placements)
+            self._cond.notify_all()
+
+    def wait_hello(self, timeout: float) -> None:
+        """Return once every shard has a current task connected (placed or waiting for its shard)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                said = sum(h.key >= self._min_key for h in self._hellos.values())
+                if said == self.n_tasks:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    raise TimeoutError(f"{said} of {self.n_tasks} tasks connected")
+                self._cond.wait(left)
+
     def connected(self) -> int:
         """How many shards have a current task now."""
         with self._cond:
@@ -192,6 +226,7 @@ class WeightService:
     def _forget_below(self, key: tuple[int, int]) -> None:
         with self._cond:
             self._min_key = max(self._min_key, key)
+            self._cond.notify_all()  # tasks of a dropped attempt that wait for their shard give up
             dropped = [c for c in self._conns.values() if c.hello.key < self._min_key]
             for c in dropped:
                 del self._conns[c.partition]
