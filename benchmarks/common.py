@@ -15,8 +15,12 @@ Environment variables:
     machine; combinations are then not checked against this machine's cores and memory.
 ``NNCOMPARE_ASV_DATASET``
     Force a dataset. By default Fashion-MNIST, else MNIST, when at hand (``NNCOMPARE_DATA_DIR``,
-    the download cache or the system copy; never downloaded), else scikit-learn's ``digits``.
-    ``datasets.DatasetInUse`` records which one ran.
+    the download cache or the system copy, e.g. Debian's ``dataset-fashion-mnist``; never
+    downloaded), else scikit-learn's ``digits``. The dataset is every benchmark's last
+    parameter: a run on the fallback forms its own series and never joins Fashion-MNIST's line.
+``NNCOMPARE_ASV_ENGINES``
+    A comma-separated subset of ``local,dask,spark`` to run (default: all); the others are
+    skipped. A backfill over many commits uses ``local`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ import sys
 
 GRID_ENV = "NNCOMPARE_ASV_GRID"
 DATASET_ENV = "NNCOMPARE_ASV_DATASET"
+ENGINES_ENV = "NNCOMPARE_ASV_ENGINES"
 CLUSTER_ENVS = {"dask": "NNCOMPARE_ASV_DASK_CLUSTER", "spark": "NNCOMPARE_ASV_SPARK_CLUSTER"}
 
 ENGINES = ["local", "dask", "spark"]
 DATASET_PREFERENCE = ("fashion-mnist", "mnist")
+# Every dataset is a parameter value; the one in use runs, the others are skipped, so each
+# dataset keeps its own line in the graphs whichever one a machine had at hand.
+DATASETS = [*DATASET_PREFERENCE, "digits"]
 
 # Each grid: the values of each parameter; "configs" limits the cross product to whole
 # (cores, workers, memory) configurations; "timeout" bounds one benchmark's process (s).
@@ -57,10 +65,11 @@ def grid_name() -> str:
 
 GRID = GRIDS[grid_name()]
 
-TOPOLOGY_PARAMS = [ENGINES, GRID["workers"], GRID["cores"], GRID["memory"]]
-TOPOLOGY_NAMES = ["engine", "workers", "cores_per_worker", "memory_per_worker"]
-JOB_PARAMS = [*TOPOLOGY_PARAMS, GRID["epochs"]]
-JOB_NAMES = [*TOPOLOGY_NAMES, "epochs"]
+# The dataset is the last parameter of every benchmark (``TOPOLOGY_*`` and ``JOB_*`` end with it).
+TOPOLOGY_PARAMS = [ENGINES, GRID["workers"], GRID["cores"], GRID["memory"], DATASETS]
+TOPOLOGY_NAMES = ["engine", "workers", "cores_per_worker", "memory_per_worker", "dataset"]
+JOB_PARAMS = [*TOPOLOGY_PARAMS[:-1], GRID["epochs"], DATASETS]
+JOB_NAMES = [*TOPOLOGY_NAMES[:-1], "epochs", "dataset"]
 
 
 def cluster_address(engine: str) -> str | None:
@@ -68,8 +77,34 @@ def cluster_address(engine: str) -> str | None:
     return (os.environ.get(env) or None) if env else None
 
 
-def skip_reason(engine: str, workers: int, cores: int, memory: str) -> str | None:
+def selected_engines() -> list[str]:
+    names = [n.strip() for n in os.environ.get(ENGINES_ENV, "").split(",") if n.strip()] or ENGINES
+    unknown = sorted(set(names) - set(ENGINES))
+    if unknown:
+        raise ValueError(f"{ENGINES_ENV}: unknown engine(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+    return names
+
+
+def predates_benchmarks() -> str | None:
+    """Why the installed nncompare is too old for the in-process benchmarks (None: it is not).
+
+    asv runs today's suite against every commit of a backfill; a commit from before
+    ``TrainingRun`` is skipped (asv: n/a), not failed.
+    """
+    try:
+        from nncompare.engines import create_engine  # noqa: F401
+        from nncompare.training import TrainingRun  # noqa: F401
+    except ImportError:
+        return "this commit predates the benchmark: its nncompare has no TrainingRun to drive"
+    return None
+
+
+def skip_reason(engine: str, workers: int, cores: int, memory: str, dataset: str | None = None) -> str | None:
     """Why this combination cannot run here (None: it can). Cheap: no cluster is started."""
+    if dataset is not None and dataset != dataset_name():
+        return f"this run uses {dataset_name()}, not {dataset} ({DATASET_ENV} or the data at hand decide)"
+    if engine not in selected_engines():
+        return f"{ENGINES_ENV} leaves out the {engine} engine"
     configs = GRID["configs"]
     if configs is not None and (cores, workers, memory) not in configs:
         return f"{cores} cores x {workers} workers x {memory} is not one of the {grid_name()} grid's configurations"
@@ -99,9 +134,9 @@ def skip_reason(engine: str, workers: int, cores: int, memory: str) -> str | Non
     return None
 
 
-def skip_if_cannot_run(engine, workers, cores, memory) -> None:
+def skip_if_cannot_run(engine, workers, cores, memory, dataset) -> None:
     """asv skips a benchmark whose setup raises NotImplementedError."""
-    reason = skip_reason(engine, workers, cores, memory)
+    reason = skip_reason(engine, workers, cores, memory, dataset) or predates_benchmarks()
     if reason:
         raise NotImplementedError(reason)
 

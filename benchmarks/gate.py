@@ -46,7 +46,7 @@ class SteadyEpochs:
 
     def setup(self, engine, workers, cores, memory):
         global _RUN
-        common.skip_if_cannot_run(engine, workers, cores, memory)
+        common.skip_if_cannot_run(engine, workers, cores, memory, None)  # the gate pairs commits within one run
         _RUN = common.training_run(common.job_spec(engine, workers, cores, memory, epochs=EPOCHS + 1))
         _RUN.epoch(evaluate=False)  # placement, initialisation, the first partial_fit calls
 

@@ -5,6 +5,11 @@ Every value comes from the record ``nncompare run`` returns. ``run_grid`` (asv's
 each combination of the grid once, each in a fresh process, so each record's driver peak RSS is
 that job's own. A combination that cannot run here is skipped; one that fails fails its
 benchmarks (and only them).
+
+Only the dataset in use runs (``common.dataset_name``); the grid's other dataset values are
+skipped, so each dataset keeps its own line. ``version`` "2": the dataset became a parameter.
+The tracks read the record of ``nncompare run --json`` alone, so they run on every commit of
+the project's history, older than the time benchmarks' ``TrainingRun``.
 """
 
 from __future__ import annotations
@@ -61,9 +66,12 @@ run_grid.timeout = common.GRID["timeout"] * 4
 class _Tracks:
     params = common.JOB_PARAMS
     param_names = common.JOB_NAMES
+    version = "2"
     setup_cache = staticmethod(run_grid)
 
-    def setup(self, cache, engine, workers, cores, memory, epochs, *rest):
+    def setup(self, cache, engine, workers, cores, memory, epochs, dataset, *rest):
+        if dataset != cache["dataset"]:
+            raise NotImplementedError(f"this run uses {cache['dataset']}, not {dataset}")
         run = cache["runs"][(engine, workers, cores, memory, epochs)]
         if "skip" in run:
             raise NotImplementedError(run["skip"])
@@ -73,13 +81,13 @@ class _Tracks:
 
 
 class Accuracy(_Tracks):
-    def track_test_accuracy(self, cache, engine, workers, cores, memory, epochs):
+    def track_test_accuracy(self, cache, engine, workers, cores, memory, epochs, dataset):
         """Test accuracy after training (MLPClassifier.score on the test split)."""
         return self.run["test_accuracy"]
 
     track_test_accuracy.unit = "fraction"
 
-    def track_epochs_run(self, cache, engine, workers, cores, memory, epochs):
+    def track_epochs_run(self, cache, engine, workers, cores, memory, epochs, dataset):
         """Epochs actually run: fewer than asked when scikit-learn's stopping rule ended the job."""
         return self.run["epochs_run"]
 
@@ -87,7 +95,7 @@ class Accuracy(_Tracks):
 
 
 class Overhead(_Tracks):
-    def track_overhead_fraction(self, cache, engine, workers, cores, memory, epochs):
+    def track_overhead_fraction(self, cache, engine, workers, cores, memory, epochs, dataset):
         """Share of training wall time (start-up excluded) spent placing shards, moving weights and waiting."""
         return self.run["overhead_fraction"]
 
@@ -98,7 +106,7 @@ class PhaseSeconds(_Tracks):
     params = [*common.JOB_PARAMS, PHASES]
     param_names = [*common.JOB_NAMES, "phase"]
 
-    def track_phase_seconds(self, cache, engine, workers, cores, memory, epochs, phase):
+    def track_phase_seconds(self, cache, engine, workers, cores, memory, epochs, dataset, phase):
         """Seconds of the whole job in one phase (compute, transfer, averaging, idle)."""
         return self.run["phases"][phase]
 
@@ -109,7 +117,7 @@ class PeakMemory(_Tracks):
     params = [*common.JOB_PARAMS, PROCESSES]
     param_names = [*common.JOB_NAMES, "process"]
 
-    def track_peak_rss(self, cache, engine, workers, cores, memory, epochs, process):
+    def track_peak_rss(self, cache, engine, workers, cores, memory, epochs, dataset, process):
         """Peak resident memory of the driver, of all workers together, or of both (bytes).
 
         asv's own peakmem_ sees only its process; the workers of Dask and Spark are others.
@@ -118,15 +126,3 @@ class PeakMemory(_Tracks):
 
     track_peak_rss.unit = "bytes"
 
-
-class DatasetInUse:
-    """Which dataset the suite trained on: 1 for the one in use. ``digits`` means neither
-    Fashion-MNIST nor MNIST was at hand and every figure of that commit is on the small fallback."""
-
-    params = [[*common.DATASET_PREFERENCE, "digits"]]
-    param_names = ["dataset"]
-
-    def track_dataset(self, name):
-        return 1.0 if common.dataset_name() == name else 0.0
-
-    track_dataset.unit = "in use"

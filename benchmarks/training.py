@@ -7,6 +7,10 @@ left open would ever be closed); distributed engines take fewer samples, their s
 the slow part. The local engine holds no processes or ports: its placed trainers are kept for
 the whole process, so re-running setup costs nothing.
 
+``version``: asv keeps a benchmark's points on one line only while its version stays the same.
+Raise it when what a benchmark measures changes (not for a cosmetic edit); "2" marks the
+restructuring around ``TrainingRun`` and the dataset parameter.
+
 ``TrainCPU`` and ``EpochCPU`` time the local engine in CPU seconds of the benchmark process
 (all of its training work is in that process): unlike wall time, that hardly moves when other
 programs load the machine, which makes them the benchmarks ``nncompare gate`` compares.
@@ -35,23 +39,24 @@ class ClusterStartup:
 
     params = common.TOPOLOGY_PARAMS
     param_names = common.TOPOLOGY_NAMES
+    version = "2"
     timeout = common.GRID["timeout"]
     rounds = 1
     repeat = (1, 3, 30.0)
     min_run_count = 1
     warmup_time = 0  # a warm-up call would start the already started engine again
 
-    def setup(self, engine, workers, cores, memory):
-        common.skip_if_cannot_run(engine, workers, cores, memory)
+    def setup(self, engine, workers, cores, memory, dataset):
+        common.skip_if_cannot_run(engine, workers, cores, memory, dataset)
         from nncompare.engines import create_engine
 
         spec = common.job_spec(engine, workers, cores, memory)
         self.engine = create_engine(spec, common.cluster_address(engine))
 
-    def time_start(self, engine, workers, cores, memory):
+    def time_start(self, engine, workers, cores, memory, dataset):
         self.engine.start()
 
-    def teardown(self, engine, workers, cores, memory):
+    def teardown(self, engine, workers, cores, memory, dataset):
         engine_obj = getattr(self, "engine", None)
         if engine_obj is not None:
             engine_obj.close()
@@ -63,16 +68,17 @@ class Train:
 
     params = common.JOB_PARAMS
     param_names = common.JOB_NAMES
+    version = "2"
     timeout = common.GRID["timeout"]
     repeat = (2, 5, 30.0)
     warmup_time = 0
 
-    def setup(self, engine, workers, cores, memory, epochs):
-        common.skip_if_cannot_run(engine, workers, cores, memory)
+    def setup(self, engine, workers, cores, memory, epochs, dataset):
+        common.skip_if_cannot_run(engine, workers, cores, memory, dataset)
         _fewer_samples_for_clusters(self, engine)
         self.run = common.training_run(common.job_spec(engine, workers, cores, memory, epochs))
 
-    def time_train(self, engine, workers, cores, memory, epochs):
+    def time_train(self, engine, workers, cores, memory, epochs, dataset):
         if self.run.placed:
             if engine != "local":
                 # a started cluster places its shards once; asv_runner >= 0.3 re-runs setup (a
@@ -81,7 +87,7 @@ class Train:
             self.run = common.training_run(self.run.spec)  # the local engine starts at no cost
         self.run.train()
 
-    def teardown(self, engine, workers, cores, memory, epochs):
+    def teardown(self, engine, workers, cores, memory, epochs, dataset):
         run = getattr(self, "run", None)
         if run is not None:
             run.close()
@@ -96,14 +102,15 @@ class Epoch:
 
     params = common.TOPOLOGY_PARAMS
     param_names = common.TOPOLOGY_NAMES
+    version = "2"
     timeout = common.GRID["timeout"]
     repeat = (3, 10, 20.0)
     warmup_time = 0
 
-    def setup(self, engine, workers, cores, memory):
-        common.skip_if_cannot_run(engine, workers, cores, memory)
+    def setup(self, engine, workers, cores, memory, dataset):
+        common.skip_if_cannot_run(engine, workers, cores, memory, dataset)
         _fewer_samples_for_clusters(self, engine)
-        key = (workers, cores, memory)
+        key = (workers, cores, memory, dataset)
         if engine == "local" and key in _LOCAL_RUNS:
             self.run = _LOCAL_RUNS[key]
             return
@@ -112,10 +119,10 @@ class Epoch:
         if engine == "local":
             _LOCAL_RUNS[key] = self.run
 
-    def time_epoch(self, engine, workers, cores, memory):
+    def time_epoch(self, engine, workers, cores, memory, dataset):
         self.run.epoch(evaluate=False)
 
-    def teardown(self, engine, workers, cores, memory):
+    def teardown(self, engine, workers, cores, memory, dataset):
         run = getattr(self, "run", None)
         if run is not None and engine != "local":
             run.close()

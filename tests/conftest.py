@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real datasets are, and small real jobs."""
+"""Shared fixtures: the real dataset, obtained as a user would, and small real jobs."""
 
 from __future__ import annotations
 
@@ -7,30 +7,55 @@ from pathlib import Path
 
 import pytest
 
-from nncompare.data import IDX_DATASETS, load_dataset
+from nncompare.data import CACHE_DIR_ENV, DATA_DIR_ENV, load_dataset, locate
+from nncompare.errors import NNCompareError
 from nncompare.job import JobSpec, ModelSpec, Topology
 
 
-def _dataset_dir(name: str) -> Path | None:
-    """A folder with all four IDX files of ``name``: NNCOMPARE_DATA_DIR, then the system copy."""
-    candidates = []
-    if os.environ.get("NNCOMPARE_DATA_DIR"):
-        base = Path(os.environ["NNCOMPARE_DATA_DIR"])
-        candidates += [base / name, base]
-    candidates += [Path(d) for d in IDX_DATASETS[name].system_dirs]
-    for folder in candidates:
-        if all(any((folder / (stem + ext)).is_file() for ext in (".gz", "")) for stem in (
-                "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")):
-            return folder
-    return None
+# Read once, before any test's monkeypatch changes them (test_data.py clears both per test).
+DATA_DIR_AT_START = os.environ.get(DATA_DIR_ENV) or None
+CACHE_DIR_AT_START = os.environ.get(CACHE_DIR_ENV) or None
+HOW_TO_GET_FASHION = ("install Debian's package (sudo apt-get install dataset-fashion-mnist), "
+                      "or run: nncompare data fetch --dataset fashion-mnist, or set NNCOMPARE_DATA_DIR")
+
+
+def pytest_configure(config):
+    """A plain pytest run calls each micro-benchmark once, untimed (a quick correctness check);
+    ``--benchmark-only`` or ``--benchmark-enable`` time them. Set here rather than in addopts,
+    where ``--benchmark-disable`` made pytest-benchmark refuse ``--benchmark-only``."""
+    if config.pluginmanager.hasplugin("benchmark") and not (
+            config.getoption("benchmark_only") or config.getoption("benchmark_enable")):
+        config.option.benchmark_disable = True
+
+
+def obtain_fashion_mnist() -> Path:
+    """The folder of Fashion-MNIST's four IDX files, found the way ``nncompare run`` finds them.
+
+    NNCOMPARE_DATA_DIR, the download cache, Debian's ``dataset-fashion-mnist``
+    (``/usr/share/datasets/fashion-mnist``), else the verified download into the cache, as
+    ``nncompare data fetch`` does. Tests that need real epochs never fall back to smaller
+    data: where none of these works the test fails and says how to get the files.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        if CACHE_DIR_AT_START:
+            patch.setenv(CACHE_DIR_ENV, CACHE_DIR_AT_START)
+        else:
+            patch.delenv(CACHE_DIR_ENV, raising=False)
+        try:
+            paths = locate("fashion-mnist", data_dir=DATA_DIR_AT_START)
+        except NNCompareError as exc:
+            pytest.fail(f"Fashion-MNIST is not at hand and its download failed ({exc}): {HOW_TO_GET_FASHION}",
+                        pytrace=False)
+    folders = {path.parent for path in paths.values()}
+    assert len(folders) == 1, f"Fashion-MNIST's files are spread over {sorted(map(str, folders))}"
+    return folders.pop()
 
 
 @pytest.fixture(scope="session")
 def fashion_dir() -> Path:
-    folder = _dataset_dir("fashion-mnist")
-    if folder is None:
-        pytest.skip("Fashion-MNIST not at hand: set NNCOMPARE_DATA_DIR (CI points it at ../shared/datasets)")
-    return folder
+    """A folder holding Fashion-MNIST's four IDX files (see ``obtain_fashion_mnist``); pass it as
+    ``--data-dir`` or NNCOMPARE_DATA_DIR to a child process."""
+    return obtain_fashion_mnist()
 
 
 @pytest.fixture(scope="session")

@@ -60,13 +60,14 @@ def test_asv_check_finds_every_benchmark(asv_env):
 
 @pytest.mark.slow
 def test_quick_run_in_this_env_on_the_local_engine(asv_env, tmp_path):
-    """`asv run --python=same --quick` on a tiny selection: one steady epoch and the dataset track."""
-    bench = r"training\.Epoch\.time_epoch\('local', 1,|records\.DatasetInUse"
+    """`asv run --python=same --quick` on a tiny selection: one steady epoch, on digits and only digits."""
+    bench = r"training\.Epoch\.time_epoch\('local', 1,"
     done = asv("run", "--python=same", "--quick", "--show-stderr", "-b", bench, env=asv_env, timeout=300)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "training.Epoch.time_epoch" in out and "failed" not in out
-    assert "records.DatasetInUse.track_dataset" in out
+    # the dataset is a parameter: the one in use is measured, the others are skipped (n/a)
+    assert "this run uses digits, not fashion-mnist" in out
 
 
 def test_the_grid_fits_the_machine_or_says_why(monkeypatch):
@@ -75,7 +76,7 @@ def test_the_grid_fits_the_machine_or_says_why(monkeypatch):
     assert "needs" in common.skip_reason("local", 1, cores + 1, "1g")
     assert common.skip_reason("local", 1, 1, "1g") is None
     with pytest.raises(NotImplementedError, match="this machine has"):
-        training.ClusterStartup().setup("local", 1, cores + 1, "1g")
+        training.ClusterStartup().setup("local", 1, cores + 1, "1g", common.dataset_name())
     monkeypatch.setitem(common.GRID, "configs", {(4, 9, "11g")})
     assert "not one of" in common.skip_reason("local", 9, 5, "11g")
 
@@ -91,24 +92,24 @@ def test_distributed_engines_skip_or_are_checked_against_cores():
 
 def test_time_benchmarks_run_in_process_on_the_local_engine(on_digits):
     startup = training.ClusterStartup()
-    startup.setup("local", 2, 1, "1g")
-    startup.time_start("local", 2, 1, "1g")
-    startup.teardown("local", 2, 1, "1g")
+    startup.setup("local", 2, 1, "1g", "digits")
+    startup.time_start("local", 2, 1, "1g", "digits")
+    startup.teardown("local", 2, 1, "1g", "digits")
 
     train = training.Train()
-    train.setup("local", 2, 1, "1g", 2)
-    train.time_train("local", 2, 1, "1g", 2)
-    train.time_train("local", 2, 1, "1g", 2)  # the started engine serves sample after sample
-    train.teardown("local", 2, 1, "1g", 2)
+    train.setup("local", 2, 1, "1g", 2, "digits")
+    train.time_train("local", 2, 1, "1g", 2, "digits")
+    train.time_train("local", 2, 1, "1g", 2, "digits")  # the started engine serves sample after sample
+    train.teardown("local", 2, 1, "1g", 2, "digits")
 
     epoch = training.EpochCPU()
-    epoch.setup("local", 2, 1, "1g")
+    epoch.setup("local", 2, 1, "1g", "digits")
     first = epoch.run.weights.copy()
-    epoch.time_epoch("local", 2, 1, "1g")
+    epoch.time_epoch("local", 2, 1, "1g", "digits")
     assert epoch.run.weights.shape == first.shape and not (epoch.run.weights == first).all()
-    epoch.teardown("local", 2, 1, "1g")
+    epoch.teardown("local", 2, 1, "1g", "digits")
     again = training.EpochCPU()
-    again.setup("local", 2, 1, "1g")  # asv re-runs setup before each sample: the placed job is kept
+    again.setup("local", 2, 1, "1g", "digits")  # asv re-runs setup before each sample: the placed job is kept
     assert again.run is epoch.run
 
 
@@ -118,6 +119,7 @@ def test_tracks_read_the_record_of_a_real_run(on_digits):
     assert "error" not in record, record
     key = ("local", 2, 1, "1g", 3)
     cache = {"dataset": "digits", "runs": {key: records.summarise(record)}}
+    key = (*key, "digits")
     acc = records.Accuracy()
     acc.setup(cache, *key)
     assert acc.track_test_accuracy(cache, *key) == record["test_accuracy"]
@@ -140,9 +142,11 @@ def test_tracks_read_the_record_of_a_real_run(on_digits):
 def test_skipped_and_failed_runs_are_told_apart():
     key = ("spark", 2, 1, "2g", 5)
     with pytest.raises(NotImplementedError, match="no java"):
-        records.Accuracy().setup({"runs": {key: {"skip": "no java"}}}, *key)
+        records.Accuracy().setup({"dataset": "digits", "runs": {key: {"skip": "no java"}}}, *key, "digits")
     with pytest.raises(RuntimeError, match="exit code 1"):
-        records.Accuracy().setup({"runs": {key: {"error": "spark job failed with exit code 1"}}}, *key)
+        records.Accuracy().setup({"dataset": "digits", "runs": {key: {"error": "spark job failed with exit code 1"}}}, *key, "digits")
+    with pytest.raises(NotImplementedError, match="uses digits, not fashion-mnist"):
+        records.Accuracy().setup({"dataset": "digits", "runs": {}}, *key, "fashion-mnist")
 
 
 @pytest.mark.slow
@@ -158,7 +162,8 @@ def test_five_fashion_mnist_epochs_track_at_least_084_and_dask_counts_its_worker
     record = common.run_in_child(*key, timeout=600)
     common.dataset_name.cache_clear()
     assert "error" not in record, record
-    cache = {"runs": {key: records.summarise(record)}}
+    cache = {"dataset": "fashion-mnist", "runs": {key: records.summarise(record)}}
+    key = (*key, "fashion-mnist")
     acc = records.Accuracy()
     acc.setup(cache, *key)
     assert acc.track_test_accuracy(cache, *key) >= 0.84
@@ -180,7 +185,7 @@ def test_publish_draws_graphs_and_compare_prints_a_table(asv_env, tmp_path):
                              text=True, check=True).stdout.split()[::-1]
     if len(commits) < 2:
         pytest.skip("this clone has a single commit")
-    bench = r"records\.DatasetInUse|training\.EpochCPU\.time_epoch\('local', 1,"
+    bench = r"training\.EpochCPU\.time_epoch\('local', 1,"
     for commit in commits:  # this env's code, recorded under each commit: enough to draw and compare
         done = asv("run", "--python=same", "--set-commit-hash", commit, "-b", bench, "-a", "rounds=1", "-a", "repeat=3",
                    cwd=clone, env=asv_env)
@@ -192,5 +197,31 @@ def test_publish_draws_graphs_and_compare_prints_a_table(asv_env, tmp_path):
     assert (html / "graphs" / "summary" / "training.EpochCPU.time_epoch.json").is_file()
     done = asv("compare", *commits, cwd=clone, env=asv_env)
     assert done.returncode == 0, done.stdout + done.stderr
-    row = next(line for line in done.stdout.splitlines() if "training.EpochCPU.time_epoch('local', 1, 1, '2g')" in line)
+    row = next(line for line in done.stdout.splitlines() if "training.EpochCPU.time_epoch('local', 1, 1, '2g', 'digits')" in line)
     assert row.count("|") >= 5 and "ms" in row
+
+
+def test_every_benchmark_class_declares_its_version():
+    """Without ``version`` asv derives one from the source, and any edit would start new lines."""
+    classes = [obj for module in (training, records) for name, obj in vars(module).items()
+               if isinstance(obj, type) and obj.__module__ == module.__name__ and not name.startswith("_")
+               and any(attr.startswith(("time_", "track_", "peakmem_")) for attr in dir(obj))]
+    assert classes and all(isinstance(getattr(cls, "version", None), str) for cls in classes), classes
+
+
+def test_other_datasets_and_left_out_engines_are_skipped(on_digits, monkeypatch):
+    assert common.JOB_NAMES[-1] == common.TOPOLOGY_NAMES[-1] == "dataset"
+    assert common.skip_reason("local", 1, 1, "1g", "digits") is None
+    assert "uses digits, not fashion-mnist" in common.skip_reason("local", 1, 1, "1g", "fashion-mnist")
+    monkeypatch.setenv(common.ENGINES_ENV, "local")
+    assert "leaves out the dask engine" in common.skip_reason("dask", 1, 1, "1g", "digits")
+    monkeypatch.setenv(common.ENGINES_ENV, "local,flink")
+    with pytest.raises(ValueError, match="unknown engine"):
+        common.selected_engines()
+
+
+def test_a_commit_without_training_run_is_skipped_not_failed(on_digits, monkeypatch):
+    assert common.predates_benchmarks() is None
+    monkeypatch.setitem(sys.modules, "nncompare.training", None)  # what an old commit's package lacks
+    with pytest.raises(NotImplementedError, match="predates the benchmark"):
+        training.EpochCPU().setup("local", 1, 1, "1g", "digits")

@@ -115,7 +115,7 @@ def gate_in_a_clone(tmp_path, change, bench):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_gate_on_real_builds_fails_dask_rounds_that_wait_25_percent_longer(tmp_path):
+def test_gate_on_real_builds_fails_dask_rounds_that_wait_25_percent_longer(tmp_path, fashion_dir, monkeypatch):
     """The regression the old CPU-time gate let through, on real builds of both commits.
 
     The Dask engine alone (its steady epochs and its test error), so that it fits CI's time;
@@ -123,6 +123,9 @@ def test_gate_on_real_builds_fails_dask_rounds_that_wait_25_percent_longer(tmp_p
     """
     pytest.importorskip("asv")
     pytest.importorskip("distributed")
+    # real Fashion-MNIST epochs, obtained as a user would (conftest), never a digits fallback
+    monkeypatch.setenv("NNCOMPARE_DATA_DIR", str(fashion_dir))
+    monkeypatch.setenv("NNCOMPARE_ASV_DATASET", "fashion-mnist")
     done, took = gate_in_a_clone(tmp_path, lambda clone: slow_down(clone, "dask", "wait"), r"^gate\..*'dask'")
     assert done.returncode == SLOWER, done.stdout[-4000:] + done.stderr[-3000:]
     assert f"FAIL {EPOCH}: x" in done.stderr and "SLOWER" in done.stderr

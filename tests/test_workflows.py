@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,14 +98,70 @@ def test_tests_workflow_installs_java_17_and_every_extra_then_runs_pytest():
     assert ACTIONLINT in runs
 
 
-def test_benchmarks_workflow_gates_pull_requests_and_publishes_main():
+def _history_args(run: str) -> list[list[str]]:
+    """The tools/asv_history.py command lines of a step, split as bash would (env vars left as names)."""
+    words = shlex.split(run.replace("\\\n", " "))
+    calls, current = [], None
+    for word in words:
+        if word == "tools/asv_history.py":
+            current = []
+            calls.append(current)
+        elif current is not None:
+            current.append(word)
+    return calls
+
+
+def test_benchmarks_workflow_runs_on_main_nightly_and_labelled_pull_requests():
     workflow = _load("benchmarks.yml")
+    triggers = workflow[True]
+    assert triggers["push"]["branches"] == ["main"]
+    assert triggers["schedule"] and "labeled" in triggers["pull_request"]["types"]
     jobs = workflow["jobs"]
-    continuous, publish = jobs["continuous"], jobs["publish"]
-    assert "pull_request" in continuous["if"]
-    runs = _runs(continuous)
-    assert "asv continuous --factor 1.2 --split" in runs
-    assert '"$BASE_SHA" "$HEAD_SHA"' in runs
-    assert "PERFORMANCE DECREASED" in runs and "exit 1" in runs
-    assert "asv publish" in _runs(publish)
-    assert {"actions/upload-pages-artifact", "actions/deploy-pages", "actions/upload-artifact"} <= set(_uses(publish))
+    assert "pull_request" in jobs["record"]["if"] and "!=" in jobs["record"]["if"]
+    assert "contains(github.event.pull_request.labels.*.name, 'benchmark')" in jobs["gate"]["if"]
+
+
+def test_benchmarks_workflow_keeps_one_machine_and_its_results_in_git():
+    workflow = _load("benchmarks.yml")
+    record = workflow["jobs"]["record"]
+    runs = _runs(record)
+    assert "asv machine" not in runs, "asv machine --yes names the machine after the runner's host"
+    assert workflow["env"]["ASV_MACHINE"] and record["permissions"]["contents"] == "write"
+    calls = [args for step in record["steps"] for args in _history_args(step.get("run", ""))]
+    assert [args[0] for args in calls] == ["machine", "pull", "push"]
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from asv_history import parse_args
+    finally:
+        sys.path.pop(0)
+    for args in calls:  # what the workflow passes, the script accepts
+        parse_args(args)
+    machine = parse_args(calls[0])
+    assert machine.name == "$ASV_MACHINE" and machine.num_cpu.isdigit()
+    assert 'asv run --machine "$ASV_MACHINE"' in runs
+    # publish after the push, from the merged results
+    assert runs.index("asv_history.py push") < runs.index("asv publish")
+    assert "actions/cache" in _uses(record) and "asv-results-" not in json.dumps(record)
+
+
+def test_benchmarks_workflow_caches_pip_and_asv_environments():
+    workflow = _load("benchmarks.yml")
+    for name in ("record", "gate"):
+        job = workflow["jobs"][name]
+        assert _uses(job)["actions/setup-python"]["cache"] == "pip"
+        cached = [step["with"]["path"] for step in job["steps"] if step.get("uses", "").startswith("actions/cache")]
+        assert ".asv/env" in cached
+        key = next(step["with"]["key"] for step in job["steps"] if step.get("with", {}).get("path") == ".asv/env")
+        assert "hashFiles('asv.conf.json')" in key  # the pins decide the environment
+
+
+def test_benchmarks_workflow_gates_pull_requests_with_nncompare_gate_and_publishes_main():
+    workflow = _load("benchmarks.yml")
+    gate = workflow["jobs"]["gate"]
+    runs = _runs(gate)
+    assert "nncompare gate" in runs and "asv continuous" not in runs
+    assert "pipefail" in runs  # the gate's exit status survives the tee
+    assert _uses(gate)["actions/checkout"].get("fetch-depth") == 0
+    assert "asv publish" in _runs(workflow["jobs"]["record"])
+    assert "actions/upload-pages-artifact" in _uses(workflow["jobs"]["record"])
+    assert "actions/deploy-pages" in _uses(workflow["jobs"]["deploy"])

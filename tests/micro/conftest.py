@@ -1,9 +1,10 @@
 """Fixtures of the micro-benchmarks: the real data shapes, one Dask cluster, one Spark session.
 
-Every test here is a pytest-benchmark benchmark that also asserts what it measured. With
-``--benchmark-disable`` (CI) each runs its function once, so the suite stays a fast
-correctness check; with ``--benchmark-only`` it prints the timing table, and this file adds
-a throughput table (bytes per second) and the per-batch synchronisation arithmetic under it.
+Every test here is a pytest-benchmark benchmark that also asserts what it measured. In a
+plain pytest run (tests/conftest.py disables the timing) each runs its function once, so the
+suite stays a fast correctness check; with ``--benchmark-only`` it prints the timing table,
+and this file adds a throughput table (bytes per second) and the per-batch synchronisation
+arithmetic under it. The data is Fashion-MNIST, obtained as tests/conftest.py says.
 
 Dask and Spark start once per session (a few seconds each) and are shut down at its end.
 """
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from nncompare.errors import DataError, UsageError
 from nncompare.job import ModelSpec
 from nncompare.model import make_model, n_weights, prime
 
@@ -35,23 +35,11 @@ class TrainSet:
     source: str  # goes into every benchmark's extra_info["data"]
 
 
-def _load_train_set() -> TrainSet:
-    """Real Fashion-MNIST when it is at hand (never downloaded here), else random data of its shape."""
-    from nncompare.data import load_dataset
-
-    try:
-        ds = load_dataset("fashion-mnist", download=False)
-    except (DataError, UsageError):
-        rng = np.random.default_rng(0)
-        x = rng.random((N_TRAIN, N_FEATURES), dtype=np.float32)
-        y = rng.integers(0, N_CLASSES, N_TRAIN).astype(np.int64)
-        return TrainSet(x, y, np.arange(N_CLASSES), "random float32 (Fashion-MNIST not at hand: set NNCOMPARE_DATA_DIR)")
-    return TrainSet(ds.x_train, ds.y_train, ds.classes, f"fashion-mnist ({ds.source})")
-
-
 @pytest.fixture(scope="session")
-def train_set() -> TrainSet:
-    data = _load_train_set()
+def train_set(fashion) -> TrainSet:
+    """Fashion-MNIST's training set, obtained as the other tests obtain it (tests/conftest.py):
+    the timings and the per-batch arithmetic are those of the real data, never a stand-in."""
+    data = TrainSet(fashion.x_train, fashion.y_train, fashion.classes, f"fashion-mnist ({fashion.source})")
     assert data.x.shape == (N_TRAIN, N_FEATURES) and data.x.dtype == np.float32
     return data
 

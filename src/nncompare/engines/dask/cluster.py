@@ -10,9 +10,12 @@ reported (and, when asked, their malloc thresholds pinned).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
+import signal
+import socket
 from dataclasses import dataclass, field
 
 import dask
@@ -21,6 +24,7 @@ from distributed import Client, LocalCluster
 from nncompare.engines.dask.worker import pin_malloc_thresholds
 from nncompare.engines.options import EngineOptions
 from nncompare.errors import EngineError, UsageError
+from nncompare.interrupts import SIGNALS, deferred
 from nncompare.job import Topology, format_memory
 
 logger = logging.getLogger(__name__)
@@ -30,6 +34,9 @@ NANNY_MALLOC_TRIM_THRESHOLD = 65536
 #: The module our workers preload: it makes Ctrl-C the driver's to handle (``worker.dask_setup``).
 WORKER_PRELOAD = "nncompare.engines.dask.worker"
 SPARK_SCHEMES = ("spark", "yarn", "local", "k8s", "mesos")
+#: Seconds a TCP connect to a remote scheduler may take before it counts as unreachable: a
+#: Client against a closed port retries until its whole timeout is spent (20 s by default).
+REACH_S = 5.0
 
 
 def worker_environ(cores: int, keep_malloc_trim: bool = False) -> dict:
@@ -53,7 +60,15 @@ class Cluster:
     _saved_environ: dict | None = None
 
     def close(self) -> None:
-        """Close the client, then (ours only) the cluster, and restore this process's environment."""
+        """Close the client, then (ours only) the cluster, and restore this process's environment.
+
+        A signal during the close is recorded, not raised: raised inside distributed's ``sync``
+        wait it would leave the nannies half closed, and they would restart their workers.
+        """
+        with deferred():
+            self._close()
+
+    def _close(self) -> None:
         try:
             if self.client is not None:
                 self.client.close(timeout=10)
@@ -101,6 +116,7 @@ def start_local(topology: Topology, options: EngineOptions) -> Cluster:
                 host="127.0.0.1", scheduler_port=0, silence_logs=logging.ERROR, preload=[WORKER_PRELOAD],
                 **dashboard,
             )
+            cluster.local.sync(_block_interrupts_in_loop_thread)
             cluster.local.scale(topology.workers)
             cluster.client = Client(cluster.local, set_as_default=False, direct_to_workers=True)
             # scale() creates the nannies asynchronously and each reads the config as it is
@@ -120,9 +136,30 @@ def start_local(topology: Topology, options: EngineOptions) -> Cluster:
     return cluster
 
 
+async def _block_interrupts_in_loop_thread() -> None:
+    """Block SIGINT and SIGTERM in the cluster's event-loop thread, before any worker is spawned.
+
+    A terminal's Ctrl-C reaches the whole process group. A worker process still starting has
+    not yet run our preload (``worker.dask_setup``), so asyncio's own SIGINT handler cancelled
+    its start, its nanny failed, and the cluster's close then failed too (a cancelled
+    ``_correct_state`` task: "cannot access local variable 'result'"), leaving workers behind.
+    Threads inherit the mask of the thread that creates them, and processes that of the thread
+    that spawns them: nannies spawn from threads this loop creates, so every worker is born
+    with both signals blocked and leaves them to the driver, which closes the cluster in order.
+    The driver still gets them: the kernel delivers them to its main thread, which has them open.
+    multiprocessing's resource tracker is started first, because starting it (bpo-33613) ends by
+    unblocking exactly these two signals in the thread that starts it.
+    """
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+
+
 def connect(address: str, topology: Topology, options: EngineOptions) -> Cluster:
     """A client on the scheduler at ``address``, once its workers match ``topology``."""
     limit = options.dask_timeout_s
+    check_reachable(address, min(REACH_S, limit))
     try:
         client = Client(address, timeout=limit, set_as_default=False, direct_to_workers=True)
     except (OSError, TimeoutError) as exc:
@@ -130,6 +167,9 @@ def connect(address: str, topology: Topology, options: EngineOptions) -> Cluster
                           f"({type(exc).__name__}); start one with 'dask scheduler' or fix --cluster") from None
     except ValueError as exc:
         raise UsageError(f"--cluster {address}: {exc}") from None
+    except Exception as exc:  # it passed the handshake, then refused us: still one line
+        raise EngineError(f"the Dask scheduler at {address} refused a client: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
     cluster = Cluster(client=client, dashboard_url=(client.dashboard_link or None) if options.dashboard else None)
     try:
         check_topology(client, address, topology, limit)
@@ -137,6 +177,41 @@ def connect(address: str, topology: Topology, options: EngineOptions) -> Cluster
         cluster.close()
         raise
     return cluster
+
+
+def check_reachable(address: str, limit_s: float) -> None:
+    """A TCP connect, then Dask's handshake, before any Client exists: a closed port, a dead host or
+    a service that is not a scheduler is one line in seconds. A Client that fails to start instead
+    retries for its whole timeout, and its ``__del__`` then waits 40 s more and prints a traceback."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return  # inproc, ucx, ws: the Client's own timeout applies
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--cluster {address}: {exc}; write the scheduler's address as tcp://HOST:PORT") from None
+    try:
+        socket.create_connection((host, port), timeout=limit_s).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
+        raise EngineError(f"cannot reach the Dask scheduler at {address} within {limit_s:g} s ({reason}); "
+                          "start one with 'dask scheduler' or fix --cluster") from None
+    if scheme != "tcp":
+        return  # a TLS handshake needs the cluster's certificates, which only the Client is given
+    try:
+        asyncio.run(_handshake(address, limit_s))
+    except Exception as exc:  # garbage read as a message size, a timeout, a closed connection
+        raise EngineError(f"{address} answers, but not as a Dask scheduler ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}); fix --cluster") from None
+
+
+async def _handshake(address: str, limit_s: float) -> None:
+    from distributed.comm import connect as comm_connect
+
+    comm = await comm_connect(address, timeout=limit_s)
+    await comm.close()
 
 
 def check_topology(client: Client, address: str, topology: Topology, limit: float) -> None:

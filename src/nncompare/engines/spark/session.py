@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from urllib.parse import urlparse
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 STAGE_ATTEMPTS = 4
 _BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 _MASTER = re.compile(r"^(local(\[.*\])?|spark://.+|yarn|k8s://.+|mesos://.+)$")
+#: Seconds a TCP connect to a standalone master may take before it counts as unreachable. Spark
+#: itself retries registration three times 20 s apart, then prints its stack traces.
+REACH_S = 5.0
 
 
 def is_local_master(master: str) -> bool:
@@ -42,6 +47,35 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def check_master(master: str, limit_s: float = REACH_S) -> None:
+    """A malformed or unreachable ``spark://`` master is one line in seconds, before any JVM starts.
+
+    ``spark://HOST:PORT[,HOST:PORT...]`` (a standby list) needs one master that accepts a TCP
+    connection; other masters (yarn, k8s) are left to Spark.
+    """
+    if not _MASTER.match(master):
+        raise UsageError(f"--cluster {master!r} is not a Spark master; write spark://host:7077, yarn or k8s://https://host:port")
+    if not master.startswith("spark://"):
+        return
+    endpoints = []
+    for entry in master.removeprefix("spark://").split(","):
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(f"--cluster {master}: write a standalone master as spark://HOST:PORT "
+                             "(its port is 7077 unless it was started with another)")
+        endpoints.append((host.strip("[]"), int(port)))
+    reasons = []
+    for host, port in endpoints:
+        try:
+            socket.create_connection((host, port), timeout=limit_s).close()
+            return
+        except OSError as exc:
+            reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
+            reasons.append(f"{host}:{port}: {reason}")
+    raise EngineError(f"cannot reach a Spark master at {master} within {limit_s:g} s ({'; '.join(reasons)}); "
+                      "start one with start-master.sh or fix --cluster")
 
 
 def session_conf(spec, cluster: str | None = None, *, dashboard: bool = False) -> dict[str, str]:
@@ -93,6 +127,8 @@ def build_session(spec, cluster: str | None = None, extra_conf: Mapping[str, str
 
     ``extra_conf`` is applied after the engine's own settings, so a user's ``--conf`` wins.
     """
+    if cluster:
+        check_master(cluster)
     if check_java:
         from nncompare.java import require_java
 
@@ -111,10 +147,16 @@ def build_session(spec, cluster: str | None = None, extra_conf: Mapping[str, str
     builder = SparkSession.builder
     for key, value in {**session_conf(spec, cluster, dashboard=dashboard), **dict(extra_conf or {})}.items():
         builder = builder.config(key, str(value))
+    # SparkContext replaces the SIGINT handler with one that raises a plain KeyboardInterrupt,
+    # which scikit-learn swallows and nncompare.interrupts would not see: keep the one we had
+    on_sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     try:
         session = builder.getOrCreate()
     except Exception as exc:
         raise EngineError(f"could not start Spark on {cluster or 'this machine'}: {first_line(exc)}") from None
+    finally:
+        if on_sigint is not None:
+            signal.signal(signal.SIGINT, on_sigint)
     session.sparkContext.setLogLevel("ERROR")
     return session
 

@@ -1,6 +1,6 @@
 """Interrupt a real local run on Fashion-MNIST at random moments; every trial must exit non-zero and record nothing.
 
-    python benchmarks/interrupt_trials.py --data-dir ../shared/datasets --trials 10
+    python tools/interrupt_trials.py --data-dir ../shared/datasets --trials 10
 
 A first, uninterrupted run measures how long the command takes (and shows that it does
 record when left alone); each trial then sends SIGINT or SIGTERM (chosen at random) at a
