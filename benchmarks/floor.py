@@ -45,7 +45,7 @@ class EpochOverFloor:
         return out
 
     def setup(self, cache, engine):
-        common.skip_if_cannot_run(engine, WORKERS, 1, "2g")
+        common.skip_if_cannot_run(engine, WORKERS, 1, "2g", None)
 
     def track_epoch_over_floor(self, cache, engine):
         return cache[engine] / cache["floor_epoch_s"]
