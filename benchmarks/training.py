@@ -13,7 +13,9 @@ restructuring around ``TrainingRun`` and the dataset parameter.
 
 ``TrainCPU`` and ``EpochCPU`` time the local engine in CPU seconds of the benchmark process
 (all of its training work is in that process): unlike wall time, that hardly moves when other
-programs load the machine, which makes them the benchmarks ``nncompare gate`` compares.
+programs load the machine, for graphs of the local engine's compute alone. ``nncompare gate``
+does not compare them (CPU time misses sleeps, locks and waits, and covers one engine): it
+compares ``benchmarks/gate.py``, every engine in load-corrected seconds.
 """
 
 from __future__ import annotations
@@ -129,14 +131,14 @@ class Epoch:
 
 
 class TrainCPU(Train):
-    """``Train`` on the local engine in CPU seconds of this process (the gate's benchmark)."""
+    """``Train`` on the local engine in CPU seconds of this process (compute alone; not the gate's)."""
 
     params = [["local"], *common.JOB_PARAMS[1:]]
     timer = time.process_time
 
 
 class EpochCPU(Epoch):
-    """``Epoch`` on the local engine in CPU seconds of this process (the gate's benchmark)."""
+    """``Epoch`` on the local engine in CPU seconds of this process (compute alone; not the gate's)."""
 
     params = [["local"], *common.TOPOLOGY_PARAMS[1:]]
     timer = time.process_time

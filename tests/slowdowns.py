@@ -49,7 +49,7 @@ def engine_module(clone: Path, engine: str) -> Path:
     raise AssertionError(f"no module defines {cls}; update tests/slowdowns.py")
 
 
-def slow_down(clone: Path, engine: str, kind: str, fraction: float = 0.25) -> Path:
+def slow_down(clone: Path, engine: str, kind: str, fraction: float = 0.20) -> Path:
     assert kind in ("cpu", "wait")
     path = engine_module(clone, engine)
     path.write_text(path.read_text() + WRAPPER.format(kind=kind, engine=engine, percent=round(100 * fraction),
