@@ -124,6 +124,10 @@ def _bare_spark(workers: int, training_stack: bool) -> dict:
     from pyspark.sql import SparkSession
 
     t0 = time.perf_counter()
+    # as the engine does (session.build_session): the Python workers run this interpreter, and
+    # the JVM's servers listen on loopback
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (SparkSession.builder.master(f"local[{workers}]").config("spark.ui.enabled", "false")
                .config("spark.driver.host", "127.0.0.1"))
     if training_stack:
