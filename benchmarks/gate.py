@@ -76,7 +76,7 @@ class GateAccuracy:
     rounds = 1
 
     def setup(self, engine):
-        common.skip_if_cannot_run(engine, WORKERS, CORES, MEMORY)
+        common.skip_if_cannot_run(engine, WORKERS, CORES, MEMORY, None)
         record = common.run_in_child(engine, WORKERS, CORES, MEMORY, common.GRID["epochs"][0], common.GRID["timeout"])
         if "error" in record:
             raise RuntimeError(record["error"])

@@ -60,6 +60,7 @@ def handled() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        _received = None  # what the block was told has been raised; later runs in this process start clean
 
 
 def install_early() -> None:

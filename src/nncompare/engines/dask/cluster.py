@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import dask
 from distributed import Client, LocalCluster
 
-from nncompare.engines.dask.worker import pin_malloc_thresholds
+from nncompare.engines.dask.worker import pin_malloc_thresholds, quiet_for_shutdown
 from nncompare.engines.options import EngineOptions
 from nncompare.errors import EngineError, UsageError
 from nncompare.interrupts import SIGNALS, deferred
@@ -70,6 +70,12 @@ class Cluster:
 
     def _close(self) -> None:
         try:
+            if self.client is not None and self.local is not None:
+                # our own workers: their logs about the shutdown we start are noise (worker.py says why)
+                try:
+                    self.client.run(quiet_for_shutdown, on_error="ignore")
+                except Exception as exc:  # noqa: BLE001 - a worker already gone only costs the silence
+                    logger.debug("quieting the Dask workers: %s", exc)
             if self.client is not None:
                 self.client.close(timeout=10)
         except Exception as exc:  # closing must go on to the cluster whatever the client did

@@ -79,6 +79,19 @@ def dask_setup(worker) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def quiet_for_shutdown(dask_worker=None) -> None:
+    """Before the engine closes its own cluster: the workers' complaints about that close are not news.
+
+    Under load a worker's heartbeat can still be in flight while the scheduler it reports to
+    closes, and distributed then logs an ERROR with a traceback on the user's terminal after a
+    run that ended normally or on Ctrl-C. Set only as the engine begins an orderly shutdown, so
+    errors while training still show.
+    """
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
 def thread_cpu(dask_worker=None) -> dict:
     """CPU seconds of each thread of this process so far, by Python thread name (``Client.run`` target).
 
