@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,34 @@ def small_spec() -> JobSpec:
     """A real job small enough for unit tests: digits, 2 workers, a few epochs."""
     return JobSpec(dataset="digits", engine="local", epochs=3, model=ModelSpec(hidden_layer_sizes=(32,), batch_size=64, learning_rate_init=0.01),
                    topology=Topology(workers=2, cores_per_worker=1))
+
+
+@contextlib.contextmanager
+def loopback_server(handle):
+    """A TCP server on 127.0.0.1 that runs ``handle(conn, stop)`` for each connection; yields its port.
+
+    The fake peers of the fault tests (a stalled download, a service that is no Dask scheduler)
+    differ only in what they say once connected.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                handle(conn, stop)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+

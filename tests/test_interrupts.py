@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import psutil
 import pytest
+from conftest import loopback_server
 
 from nncompare.data import fetch
 from nncompare.engines import EngineOptions
@@ -122,35 +121,22 @@ def test_a_signal_to_the_sweep_alone_ends_its_configuration_process(sig, tmp_pat
     assert not out.exists()
 
 
+def _trickle(conn, stop) -> None:
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")
+    while not stop.is_set():
+        try:
+            conn.sendall(b"\x1f")
+        except OSError:
+            break
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def trickle_server():
     """An HTTP server that promises a large file and sends one byte every 0.2 s."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")
-                while not stop.is_set():
-                    try:
-                        conn.sendall(b"\x1f")
-                    except OSError:
-                        break
-                    time.sleep(0.2)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/"
-    stop.set()
-    thread.join(5)
-    server.close()
+    with loopback_server(_trickle) as port:
+        yield f"http://127.0.0.1:{port}/"
 
 
 def test_a_stalled_download_stops_at_its_deadline_and_leaves_nothing(trickle_server, tmp_path, monkeypatch):

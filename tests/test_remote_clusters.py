@@ -10,10 +10,10 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
+from conftest import loopback_server
 
 NNCOMPARE = [sys.executable, "-c", "from nncompare.cli import main; main()"]
 #: A Client (or a JVM) that fails to connect takes 20 s to 110 s; the checks before it take seconds.
@@ -42,25 +42,8 @@ def assert_one_line(result, code: int, says: str) -> None:
 @pytest.fixture
 def not_a_scheduler():
     """A TCP server that answers every connection with an HTTP error, which no Dask scheduler would send, then hangs up."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    server.close()
+    with loopback_server(lambda conn, stop: conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")) as port:
+        yield f"tcp://127.0.0.1:{port}"
 
 
 def test_a_closed_dask_scheduler_port_is_one_line_in_seconds_with_the_default_timeout():
