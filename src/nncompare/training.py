@@ -118,7 +118,6 @@ class TrainingRun:
         self.monitor = ConvergenceMonitor(spec.tol, spec.n_iter_no_change)
         self.weights: np.ndarray | None = None
         self.rounds_per_epoch = 1
-        self.rounds_done = 0
         self.train_samples = 0
         self.stopped_early = False
         self.wall_start: float | None = None
@@ -190,8 +189,7 @@ class TrainingRun:
         return self.done
 
     def _round(self) -> RoundResult:
-        self.rounds_done += 1
-        position = RoundPosition.of(self.rounds_done, self.rounds_per_epoch)
+        position = RoundPosition.of(len(self.rounds) + 1, self.rounds_per_epoch)
         start = Reading.now()
         result = self.engine.run_round(self.weights, position)
         raise_if_interrupted()  # scikit-learn's partial_fit swallows KeyboardInterrupt; the signal was recorded
