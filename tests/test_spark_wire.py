@@ -21,7 +21,7 @@ def payload_of(buffers) -> np.ndarray:
 def test_an_update_travels_with_every_field_of_shard_update():
     update = ShardUpdate(shard=1, weights=np.arange(7, dtype=np.float32), n_samples=np.int64(898), loss=np.float64(0.25),
                          compute_s=0.5, peak_rss_bytes=123, worker="host:42", epoch_end=False, compute_cpu_s=0.4,
-                         compute_runqueue_s=0.05)
+                         compute_runqueue_s=0.05, between_runqueue_s=0.01)
     meta, buffers = encode_update(update, task_overhead_s=0.002)
     back, overhead = decode_update(meta, payload_of(buffers))
     assert overhead == 0.002 and np.array_equal(back.weights, update.weights)

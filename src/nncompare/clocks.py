@@ -8,6 +8,7 @@ what makes it the measure a gate can trust on a busy machine (``docs/benchmarks.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -19,6 +20,28 @@ def runqueue_s() -> float:
             return int(stat.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def process_runqueue_s() -> float:
+    """Seconds all threads of this process alive now have waited for a CPU (0.0 where Linux does not say).
+
+    A round's critical path crosses threads besides the one that trains: Dask's event loops
+    and Spark's socket threads receive and send the weights. Their waits for a CPU are load,
+    not work, and only a process-wide reading sees them. A thread that ends takes its share
+    with it, so a difference of two readings is clamped at zero by its users.
+    """
+    total = 0
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return 0.0
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat", "rb") as stat:
+                total += int(stat.read().split()[1])
+        except (OSError, IndexError, ValueError):  # the thread ended meanwhile
+            continue
+    return total / 1e9
 
 
 @dataclass(frozen=True)

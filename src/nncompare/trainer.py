@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from nncompare.clocks import Reading, Span
+from nncompare.clocks import Reading, Span, process_runqueue_s
 from nncompare.idx import scale_pixels
 from nncompare.job import ModelSpec
 from nncompare.model import bind_flat, make_model, prime
@@ -79,6 +79,10 @@ class ShardUpdate:
 
     ``compute_s``, ``compute_cpu_s`` and ``compute_runqueue_s`` are the wall, on-CPU and
     waiting-for-a-CPU seconds of the round's ``partial_fit`` on the thread that ran it.
+    ``between_runqueue_s`` is what all the worker process's threads waited for a CPU from the
+    end of its previous round's ``partial_fit`` to the start of this one's: the reply going out,
+    the new weights coming in and the call reaching the trainer, the worker's part of the
+    round trip (0.0 on a trainer's first round, which has no previous one).
     """
 
     shard: int
@@ -91,6 +95,7 @@ class ShardUpdate:
     epoch_end: bool = True
     compute_cpu_s: float = 0.0
     compute_runqueue_s: float = 0.0
+    between_runqueue_s: float = 0.0
 
 
 class ShardTrainer:
@@ -116,6 +121,7 @@ class ShardTrainer:
         self._round = 0
         self._epoch_loss = 0.0
         self._epoch_seen = 0
+        self._process_runqueue_at_end: float | None = None
 
     @property
     def n_samples(self) -> int:
@@ -140,6 +146,8 @@ class ShardTrainer:
 
     def train_round(self, weights: np.ndarray | None, position: RoundPosition | None = None) -> ShardUpdate:
         """Load ``weights`` (None on the first round: keep the seeded initialisation) and train."""
+        arrived = process_runqueue_s()
+        between = 0.0 if self._process_runqueue_at_end is None else max(0.0, arrived - self._process_runqueue_at_end)
         if self.before_round is not None and position is not None:
             self.before_round(self.shard, position)
         if weights is not None:
@@ -154,8 +162,10 @@ class ShardTrainer:
             else:
                 n, loss, epoch_end = self._train_chunk()
         span = Span.between(start, Reading.now())
+        self._process_runqueue_at_end = process_runqueue_s()
         return ShardUpdate(self.shard, self.flat.copy(), n, loss, span.wall_s, peak_rss_bytes(), self.worker, epoch_end,
-                           compute_cpu_s=span.cpu_s, compute_runqueue_s=span.runqueue_s)
+                           compute_cpu_s=span.cpu_s, compute_runqueue_s=span.runqueue_s,
+                           between_runqueue_s=between)
 
     def _train_chunk(self):
         if self._round == 0:

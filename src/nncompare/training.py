@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nncompare.averaging import average_weights
-from nncompare.clocks import Reading, Span
+from nncompare.clocks import Reading, Span, process_runqueue_s
 from nncompare.data import Dataset, load_dataset
 from nncompare.engines import Engine, EngineOptions, RoundPosition, RoundResult, create_engine
 from nncompare.interrupts import raise_if_interrupted
@@ -73,22 +73,31 @@ def training_data(spec: JobSpec, dataset: Dataset):
     return x, y, pixels
 
 
-def load_corrected_s(driver: Span, updates, concurrent: bool) -> float:
+def load_corrected_s(driver: Span, driver_waits_s: float, updates, concurrent: bool) -> float:
     """A round's seconds with every wait for a CPU taken out, on the driver and on the critical path.
 
     What the round would have taken had each thread on its critical path had a CPU whenever it
-    wanted one: the driver's wall time less its own run-queue delay, less what run-queue delay
-    added to the slowest worker's ``partial_fit`` (workers measure their own thread). Sleeps,
-    locks, socket waits and extra CPU all still count; contention from other programs does not.
-    Where the shards train in the driver's own thread (``concurrent`` False) the driver's delay
-    already holds the workers'.
+    wanted one: the driver's wall time, less what the driver process's threads waited for a CPU
+    meanwhile (``driver_waits_s``: its own thread and the ones that move the weights), less
+    the slowest worker's waits (:func:`workers_waits_s`). Sleeps, locks, socket waits and extra
+    CPU all still count; contention from other programs does not. Where the shards train in the
+    driver's own thread (``concurrent`` False) the driver's waits already hold the workers'.
     """
-    active = driver.wall_s - driver.runqueue_s
-    if concurrent and updates:
-        critical_wall = max(u.compute_s for u in updates)
-        critical_active = max(u.compute_s - u.compute_runqueue_s for u in updates)
-        active -= critical_wall - critical_active
+    active = driver.wall_s - driver_waits_s
+    if concurrent:
+        active -= workers_waits_s(updates)
     return max(0.0, active)
+
+
+def workers_waits_s(updates) -> float:
+    """The run-queue delay on the round's critical worker: the most any worker waited for a CPU.
+
+    A worker's waits are its ``partial_fit`` thread's while it trained and its whole process's
+    between its previous round and this one (the weights going out and coming in). The most of
+    any worker stands for the critical one's: the same whether or not that worker was the last
+    to answer, and never more than one worker's share.
+    """
+    return max((u.compute_runqueue_s + u.between_runqueue_s for u in updates), default=0.0)
 
 
 def epoch_loss(updates) -> float:
@@ -166,15 +175,18 @@ class TrainingRun:
         if not self.placed:
             self.place()
         start, first_round = Reading.now(), len(self.rounds)
+        driver_waits = process_runqueue_s()
         for _ in range(self.rounds_per_epoch):
             result = self._round()
         clocks = Span.between(start, Reading.now())
+        driver_waits = max(0.0, process_runqueue_s() - driver_waits)
         self.epoch_s.append(clocks.wall_s)
-        # the epoch's driver time less its run-queue delay (averaging and bookkeeping included),
-        # less what run-queue delay added to each round's critical worker
-        workers_delay = sum(r["wall_s"] - r["driver_runqueue_s"] - r["active_s"] for r in self.rounds[first_round:])
-        active_s = max(0.0, clocks.wall_s - clocks.runqueue_s - workers_delay)
-        self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s, "active_s": active_s})
+        # the epoch's driver time (averaging and bookkeeping included) less the driver process's
+        # waits for a CPU, less each round's critical worker's (load_corrected_s)
+        workers_waits = sum(r["workers_waits_s"] for r in self.rounds[first_round:]) if self.engine.concurrent else 0.0
+        active_s = max(0.0, clocks.wall_s - driver_waits - workers_waits)
+        self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s,
+                                  "process_runqueue_s": driver_waits, "active_s": active_s})
         loss = epoch_loss(result.updates)
         self.losses.append(loss)
         if evaluate:
@@ -190,10 +202,11 @@ class TrainingRun:
 
     def _round(self) -> RoundResult:
         position = RoundPosition.of(len(self.rounds) + 1, self.rounds_per_epoch)
-        start = Reading.now()
+        start, driver_waits = Reading.now(), process_runqueue_s()
         result = self.engine.run_round(self.weights, position)
         raise_if_interrupted()  # scikit-learn's partial_fit swallows KeyboardInterrupt; the signal was recorded
         driver = Span.between(start, Reading.now())
+        driver_waits = max(0.0, process_runqueue_s() - driver_waits)
         updates = result.updates
         compute = [u.compute_s for u in updates]
         critical = max(compute) if self.engine.concurrent else sum(compute)
@@ -212,11 +225,13 @@ class TrainingRun:
         self.rounds.append({
             "number": position.number, "epoch": position.epoch, "index": position.index,
             "wall_s": driver.wall_s, "driver_cpu_s": driver.cpu_s, "driver_runqueue_s": driver.runqueue_s,
-            "active_s": load_corrected_s(driver, updates, self.engine.concurrent),
+            "driver_process_runqueue_s": driver_waits, "workers_waits_s": workers_waits_s(updates),
+            "active_s": load_corrected_s(driver, driver_waits, updates, self.engine.concurrent),
             "compute_s": critical, "transfer_s": transfer,
             "worker_compute_s": compute,
             "worker_compute_cpu_s": [u.compute_cpu_s for u in updates],
             "worker_compute_runqueue_s": [u.compute_runqueue_s for u in updates],
+            "worker_between_runqueue_s": [u.between_runqueue_s for u in updates],
             "recovered_shards": list(result.recovered_shards), "recovery_s": result.recovery_s,
             **result.extra,
         })

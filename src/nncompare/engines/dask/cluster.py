@@ -93,6 +93,21 @@ class Cluster:
                 self._saved_environ = None
 
 
+#: Periodic callbacks of our own cluster's event loops, made rarer. The scheduler and both
+#: nannies share the driver's loop thread, and each worker has its own; by default every one of
+#: them wakes every 20 ms (the blocked-loop tick), the workers every 100 ms (memory monitor) and
+#: the scheduler every second (work stealing, which actors pinned to workers never need). With
+#: two busy processes beside a run, the driver process's threads other than the training thread
+#: waited 0.10-0.20 s for a CPU per 0.44 s epoch at the defaults, and 0.02-0.035 s with these
+#: (/tmp-free probe in docs/benchmarks.md); every wake-up also takes a core from the training.
+QUIET_LOOPS = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "500ms",
+    "distributed.scheduler.work-stealing": False,
+}
+
+
 def start_local(topology: Topology, options: EngineOptions) -> Cluster:
     """Our own cluster on 127.0.0.1: W worker processes (each under a nanny), C threads, memory M."""
     topology.check_fits_this_machine()
@@ -114,7 +129,7 @@ def start_local(topology: Topology, options: EngineOptions) -> Cluster:
         # profile page, on the worker's event loop: it cost each worker 0.24-0.28 s of event-loop
         # CPU over 4 epochs here against 0.09-0.17 s without, from the cores the workers train on
         with dask.config.set({"distributed.nanny.pre-spawn-environ": env,
-                              "distributed.worker.profile.enabled": options.dashboard}):
+                              "distributed.worker.profile.enabled": options.dashboard, **QUIET_LOOPS}):
             # start the scheduler alone, then the workers: an interrupt while workers start
             # then finds the cluster already ours to close
             cluster.local = LocalCluster(

@@ -1,0 +1,96 @@
+"""The clocks behind the gate's load-corrected seconds: waiting for a CPU is told apart from working and sleeping.
+
+Contention is made certain, not hoped for: the measured thread and a spinning child are pinned to
+one CPU, so whatever the machine's load, the thread must wait for that CPU about as long as it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from nncompare.clocks import Reading, Span, process_runqueue_s, runqueue_s
+from nncompare.trainer import ShardUpdate
+from nncompare.training import load_corrected_s, workers_waits_s
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/proc/thread-self/schedstat"),
+                                reason="run-queue delay is read from Linux's schedstat")
+
+
+def spin(seconds: float) -> None:
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+@pytest.fixture
+def one_cpu_shared_with_a_spinner():
+    """This process and a spinning child, both held to one CPU (this process's affinity restored after)."""
+    cpu = min(os.sched_getaffinity(0))
+    saved = os.sched_getaffinity(0)
+    child = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"])
+    os.sched_setaffinity(0, {cpu})
+    try:
+        time.sleep(0.2)  # the child is spinning on that CPU
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+        child.kill()
+        child.wait()
+
+
+def test_a_sleep_is_wall_time_but_neither_cpu_nor_waiting_for_one():
+    start = Reading.now()
+    time.sleep(0.3)
+    span = Span.between(start, Reading.now())
+    assert span.wall_s >= 0.3 and span.cpu_s < 0.05 and span.runqueue_s < 0.05
+    assert span.active_s >= 0.25  # a sleep is never taken out
+
+
+def test_sharing_a_cpu_shows_as_run_queue_delay_and_is_taken_out(one_cpu_shared_with_a_spinner):
+    start = Reading.now()
+    spin(0.3)
+    span = Span.between(start, Reading.now())
+    # the spinner held the CPU about half the time: wall ~0.6 s, of which ~0.3 s waiting
+    assert span.wall_s > 0.45 and span.runqueue_s > 0.15
+    assert span.active_s < span.wall_s - 0.15 and span.active_s >= span.cpu_s - 0.01
+
+
+def test_the_process_reading_holds_the_waits_of_its_other_threads(one_cpu_shared_with_a_spinner):
+    spun, release = threading.Event(), threading.Event()
+
+    def helper():
+        spin(0.3)
+        spun.set()
+        release.wait()  # alive until read: a thread that ends takes its schedstat with it
+
+    thread_before, process_before = runqueue_s(), process_runqueue_s()
+    worker = threading.Thread(target=helper)
+    worker.start()
+    spun.wait()
+    process_waited, thread_waited = process_runqueue_s() - process_before, runqueue_s() - thread_before
+    release.set()
+    worker.join()
+    assert thread_waited < 0.05  # this thread slept while the helper span
+    assert process_waited > 0.15  # the helper's waits: about as long as it ran
+
+
+def update(compute_s, compute_runqueue_s, between_runqueue_s):
+    return ShardUpdate(0, np.zeros(1, np.float32), 1, 0.0, compute_s, 0, "w", compute_runqueue_s=compute_runqueue_s,
+                       between_runqueue_s=between_runqueue_s)
+
+
+def test_load_corrected_round_takes_out_driver_and_critical_worker_waits_only():
+    driver = Span(wall_s=1.0, cpu_s=0.1, runqueue_s=0.05)
+    updates = [update(0.8, 0.30, 0.05), update(0.7, 0.10, 0.02)]
+    assert workers_waits_s(updates) == pytest.approx(0.35)
+    assert load_corrected_s(driver, 0.08, updates, concurrent=True) == pytest.approx(1.0 - 0.08 - 0.35)
+    # shards trained in the driver's own thread: the driver's waits already hold theirs
+    assert load_corrected_s(driver, 0.08, updates, concurrent=False) == pytest.approx(0.92)
+    assert load_corrected_s(driver, 2.0, updates, concurrent=True) == 0.0

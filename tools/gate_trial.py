@@ -1,0 +1,119 @@
+"""One proof of ``nncompare gate`` on real builds: a clone, a throwaway commit on top, the default gate.
+
+    python tools/gate_trial.py --name E2 --data-dir ../shared/datasets --burn 40 40
+    python tools/gate_trial.py --name R1 --data-dir ../shared/datasets \\
+        --change "slow_down(clone, 'dask', 'wait', 0.20)" --change "slow_down_workers(clone, 'cpu', 0.20)"
+
+The clone is made from this checkout's HEAD under ``--workdir``; each ``--change`` is a call into
+``tests/slowdowns.py`` (none: an unchanged commit, a comment added) and the commit under test
+holds them all. ``--burn ON OFF`` runs two CPU-spinning processes for ON seconds, none for OFF
+seconds, over and over, beside the gate: the load that comes and goes. The gate's output goes to
+``NAME.log`` in the work directory; one JSON line with the exit code, the verdict lines, the time
+taken and the load averages seen goes to stdout and to ``NAME.json``. Used for the hand-run rows
+of docs/benchmarks.md; exits with the gate's own exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GIT_ID = ["-c", "user.name=nncompare trial", "-c", "user.email=trial@nncompare.invalid"]
+SPIN = "while True: pass"
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *GIT_ID, *args], cwd=cwd, check=True, capture_output=True, text=True)
+
+
+def make_clone(workdir: Path, name: str, changes: list[str]) -> Path:
+    """Clone HEAD and commit the changes (each a ``tests/slowdowns.py`` call) on top."""
+    clone = workdir / name
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    sys.path.insert(0, str(ROOT / "tests"))
+    import slowdowns
+
+    for change in changes:
+        eval(change, vars(slowdowns), {"clone": clone})  # noqa: S307 - the operator's own command line
+    if not changes:  # an unchanged commit: the code is the same, the commit is not
+        readme = clone / "README.md"
+        readme.write_text(readme.read_text() + "\n<!-- unchanged: a gate trial -->\n")
+    git(clone, "commit", "--quiet", "-am", f"throwaway: {'; '.join(changes) or 'unchanged'}")
+    return clone
+
+
+class Burner:
+    """Two spinning processes for ``on`` seconds, none for ``off`` seconds, until stopped."""
+
+    def __init__(self, on: float, off: float):
+        self.on, self.off, self._stop = on, off, threading.Event()
+        self._thread = threading.Thread(target=self._cycle, daemon=True)
+
+    def _cycle(self) -> None:
+        while not self._stop.is_set():
+            spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(2)]
+            self._stop.wait(self.on)
+            for proc in spinners:
+                proc.kill()
+                proc.wait()
+            self._stop.wait(self.off)
+
+    def __enter__(self) -> Burner:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True, help="The trial's name (clone directory, log and JSON file).")
+    parser.add_argument("--data-dir", required=True, help="Where Fashion-MNIST is (NNCOMPARE_DATA_DIR for the gate).")
+    parser.add_argument("--change", action="append", default=[], help="A tests/slowdowns.py call, e.g. "
+                        "\"slow_down(clone, 'spark', 'cpu', 0.20)\"; repeatable; none: an unchanged commit.")
+    parser.add_argument("--burn", nargs=2, type=float, metavar=("ON", "OFF"), help="CPU burner beside the gate.")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/gate-trials"))
+    parser.add_argument("--gate-arg", action="append", default=[], help="Passed on to nncompare gate (repeatable).")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    clone = make_clone(args.workdir, args.name, args.change)
+    env = dict(os.environ, NNCOMPARE_DATA_DIR=str(Path(args.data_dir).resolve()), NNCOMPARE_ASV_DATASET="fashion-mnist")
+    log_path = args.workdir / f"{args.name}.log"
+    loads: list[float] = []
+    start = time.monotonic()
+    burner = Burner(*args.burn) if args.burn else None
+    with open(log_path, "w") as log:
+        if burner:
+            burner.__enter__()
+        try:
+            proc = subprocess.Popen([sys.executable, "-c", "from nncompare.cli import main; main()", "gate",
+                                     "--base", "HEAD~1", *args.gate_arg], cwd=clone, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            while proc.poll() is None:
+                loads.append(os.getloadavg()[0])
+                time.sleep(30)
+        finally:
+            if burner:
+                burner.__exit__()
+    took = time.monotonic() - start
+    verdicts = [line.strip() for line in log_path.read_text().splitlines()
+                if line.startswith(("ok ", "FAIL ")) or line.startswith("gate:")]
+    outcome = {"name": args.name, "changes": args.change, "burn": args.burn, "exit": proc.returncode,
+               "took_s": round(took), "load_min": min(loads, default=None), "load_max": max(loads, default=None),
+               "verdicts": verdicts}
+    (args.workdir / f"{args.name}.json").write_text(json.dumps(outcome, indent=1) + "\n")
+    print(json.dumps(outcome))
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
