@@ -72,3 +72,134 @@ def average_weights(*args, **kwargs):  # throwaway regression: the average halve
     return _throwaway_average(*args, **kwargs) * 0.5
 """)
     return path
+
+
+WORKER_WRAPPER = """
+
+def _throwaway_worker_{kind}(train_round):  # throwaway regression: every worker's rounds {percent}% slower ({kind})
+    import time as _time
+
+    def slower(self, weights, position=None):
+        update = train_round(self, weights, position)
+        # a fraction of the round's partial_fit, load-corrected, after it: on the worker's own thread
+        extra = {fraction} * max(0.0, update.compute_s - update.compute_runqueue_s)
+        if {spin}:
+            until = _time.thread_time() + extra
+            while _time.thread_time() < until:
+                pass
+        else:
+            _time.sleep(extra)
+        return update
+
+    return slower
+
+
+ShardTrainer.train_round = _throwaway_worker_{kind}(ShardTrainer.train_round)
+"""
+
+
+def slow_down_workers(clone: Path, kind: str, fraction: float = 0.20) -> Path:
+    """Every worker (of every engine: they share ``ShardTrainer``) spends ``fraction`` more per round."""
+    assert kind in ("cpu", "wait")
+    path = clone / "src" / "nncompare" / "trainer.py"
+    source = path.read_text()
+    assert "class ShardTrainer" in source and "def train_round(" in source, "trainer.py changed; update slowdowns.py"
+    path.write_text(source + WORKER_WRAPPER.format(kind=kind, percent=round(100 * fraction), fraction=fraction,
+                                                   spin=kind == "cpu"))
+    return path
+
+
+DASK_TRANSFER = """
+
+def _throwaway_slow_writes(write):  # throwaway regression: every message of weights waits {seconds} s to go out
+    import asyncio as _asyncio
+
+    async def slower(self, msg, *args, **kwargs):
+        if _weights_in(msg):
+            await _asyncio.sleep({seconds})
+        return await write(self, msg, *args, **kwargs)
+
+    return slower
+
+
+def _weights_in(msg, depth=0):
+    import numpy as _np
+
+    if isinstance(msg, _np.ndarray):
+        return msg.nbytes > 100_000
+    if depth < 6 and isinstance(msg, dict):
+        return any(_weights_in(v, depth + 1) for v in msg.values())
+    if depth < 6 and isinstance(msg, (list, tuple)):
+        return any(_weights_in(v, depth + 1) for v in msg)
+    if depth < 6 and hasattr(msg, "__dataclass_fields__"):  # a ShardUpdate
+        return any(_weights_in(getattr(msg, name), depth + 1) for name in msg.__dataclass_fields__)
+    return bool(depth < 6 and hasattr(msg, "data") and _weights_in(msg.data, depth + 1))
+
+
+import distributed.comm.tcp as _tcp  # noqa: E402
+
+_tcp.TCP.write = _throwaway_slow_writes(_tcp.TCP.write)
+"""
+
+SPARK_TRANSFER = """
+
+_throwaway_send_frame = send_frame
+
+
+def send_frame(sock, meta, *buffers):  # throwaway regression: every frame of weights waits {seconds} s to go out
+    import time as _time
+
+    if sum(getattr(b, "nbytes", 0) for b in buffers) > 100_000:
+        _time.sleep({seconds})
+    return _throwaway_send_frame(sock, meta, *buffers)
+"""
+
+
+def slow_transfer(clone: Path, engine: str, seconds: float) -> Path:
+    """Each message that carries weights (driver to worker and back) waits ``seconds`` in the transport.
+
+    Dask: in ``TCP.write`` of every process that imports the engine's worker module (the
+    workers' preload, and the driver), on the event loop, as a slow socket would. Spark: in the
+    wire module's ``send_frame``, on the driver's sending threads and in the tasks.
+    """
+    if engine == "dask":
+        path = clone / "src" / "nncompare" / "engines" / "dask" / "worker.py"
+        text = DASK_TRANSFER
+    elif engine == "spark":
+        path = clone / "src" / "nncompare" / "engines" / "spark" / "wire.py"
+        text = SPARK_TRANSFER
+    else:
+        raise AssertionError("the local engine moves no weights")
+    source = path.read_text()
+    assert "def send_frame(" in source or engine == "dask", "wire.py changed; update slowdowns.py"
+    path.write_text(source + text.format(seconds=seconds))
+    return path
+
+
+GIL_HOG = """
+
+def _throwaway_gil_hog(run_round):  # throwaway regression: a busy pure-Python thread in the driver
+    import threading as _threading
+
+    def busy():
+        while True:
+            sum(range(1000))
+
+    def slower(self, weights, position):
+        if not getattr(self, "_hog", None):
+            self._hog = _threading.Thread(target=busy, daemon=True, name="throwaway-hog")
+            self._hog.start()
+        return run_round(self, weights, position)
+
+    return slower
+
+
+{cls}.run_round = _throwaway_gil_hog({cls}.run_round)
+"""
+
+
+def hog_the_gil(clone: Path, engine: str) -> Path:
+    """A driver thread that loops in pure Python from the first round on: the GIL as a contended lock."""
+    path = engine_module(clone, engine)
+    path.write_text(path.read_text() + GIL_HOG.format(cls=CLASSES[engine]))
+    return path

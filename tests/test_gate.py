@@ -134,3 +134,25 @@ def test_gate_on_real_builds_fails_dask_rounds_that_wait_50_percent_longer(tmp_p
     assert f"FAIL {EPOCH}: x" in done.stderr and "SLOWER" in done.stderr
     assert f"ok   {ERROR}: test error" in done.stderr
     print(f"gate: {took:.0f} s")
+
+
+@pytest.mark.parametrize("change", [
+    "slow_down(clone, 'local', 'cpu', 0.2)", "slow_down(clone, 'dask', 'wait', 0.2)",
+    "slow_down(clone, 'spark', 'cpu', 0.2)", "slow_down_workers(clone, 'cpu', 0.2)",
+    "slow_down_workers(clone, 'wait', 0.2)", "slow_transfer(clone, 'dask', 0.05)",
+    "slow_transfer(clone, 'spark', 0.05)", "hog_the_gil(clone, 'local')", "break_accuracy(clone)",
+])
+def test_each_throwaway_regression_still_applies_to_this_tree(tmp_path, change):
+    """The hand-run proofs (tools/gate_trial.py) patch this tree's modules; a rename must break here, not there."""
+    import shutil
+
+    import slowdowns
+
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT / "src", clone / "src")
+    changed = eval(change, vars(slowdowns), {"clone": clone})  # noqa: S307
+    module = ".".join(changed.relative_to(clone / "src").with_suffix("").parts)
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], env={"PYTHONPATH": str(clone / "src"),
+                          "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "throwaway" in changed.read_text()
