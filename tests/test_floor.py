@@ -38,3 +38,14 @@ def test_a_failing_child_is_one_error_naming_the_call(tmp_path):
         floor.bare_startup("local", 1)
     with pytest.raises(RuntimeError, match="engine_child"):
         floor.engine_run(digits_spec("dask").with_(dataset="fashion-mnist"), data_dir=tmp_path / "missing", timeout=120)
+
+
+def test_the_floor_placement_sends_each_shard_whole_to_its_own_process(fashion_dir):
+    spec = digits_spec().with_(dataset="fashion-mnist", train_samples=2000)
+    got = floor.floor_placement(spec, data_dir=fashion_dir)
+    assert got["bytes"] == 2000 * 784 and 0 < got["cut_s"] < got["placement_s"]
+
+
+def test_the_floor_placement_needs_pixels():
+    with pytest.raises(ValueError, match="no uint8 pixels"):
+        floor.floor_placement(digits_spec())

@@ -5,6 +5,8 @@ Measures, one after another in one sitting (so the load is shared), on Fashion-M
 
 * the floor epoch: W plain 1-thread processes training their shards at once, before and
   after the engines (the floor is their mean);
+* the floor placement: the shards cut and sent as uint8 over loopback to W plain processes,
+  each scaling its own, before and after the engines (``floor.floor_placement``);
 * per engine: a bare ``LocalCluster`` / ``SparkSession`` start-up (through a first task),
   the same with the training stack (numpy, scikit-learn) imported by its workers as the
   engine's are, then the engine's whole job, each in a fresh interpreter;
@@ -52,6 +54,7 @@ def engine_figures(record: dict) -> dict:
         "epoch_s": steady_epoch_s(record),
         "compute_s": steady_seconds([r["worker_compute_s"][i] for r, i in zip(rounds, slowest)]),
         "compute_cpu_s": steady_seconds([r["worker_compute_cpu_s"][i] for r, i in zip(rounds, slowest)]),
+        "epoch_active_s": record["steady_epoch"]["active_s"],
         "place_s": record["phases_s"]["place"],
         "startup_s": record["startup_s"],
         "wall_s": record["wall_s"],
@@ -84,6 +87,7 @@ def main(argv=None) -> int:
     engines = [e for e in args.engines.split(",") if e]
     loads = [load_1min()]
     before = floor.floor_epoch(spec_for("local", args), args.data_dir, epochs=args.floor_epochs)
+    placed = [floor.floor_placement(spec_for("local", args), args.data_dir)]
     runs = {}
     for engine in engines:
         bare = floor.bare_startup(engine, args.workers)
@@ -94,7 +98,11 @@ def main(argv=None) -> int:
                         "engine_info": record["engine_info"]}
         loads.append(load_1min())
     after = floor.floor_epoch(spec_for("local", args), args.data_dir, epochs=args.floor_epochs)
+    placed.append(floor.floor_placement(spec_for("local", args), args.data_dir))
     loads.append(load_1min())
+    floor_place_s = statistics.mean(p["placement_s"] for p in placed)
+    # wall less run-queue delay, as the engines' steady_epoch.active_s: what a busy machine hardly moves
+    floor_active = statistics.mean([before["epoch_s"] - before["runqueue_s"], after["epoch_s"] - after["runqueue_s"]])
     floor_s = statistics.mean([before["epoch_s"], after["epoch_s"]])
     floor_cpu = statistics.mean([before["cpu_s"], after["cpu_s"]])
 
@@ -102,6 +110,8 @@ def main(argv=None) -> int:
           f"on {os.cpu_count()} cores")
     print(f"floor epoch ({args.workers} plain 1-thread processes at once, {args.floor_epochs} epochs, slowest median): "
           f"{floor_s:.3f} s (before {before['epoch_s']:.3f}, after {after['epoch_s']:.3f}); CPU {floor_cpu:.3f} s")
+    print(f"floor placement (the shards cut, sent as uint8 over loopback to {args.workers} plain processes that "
+          f"scale them): {floor_place_s:.3f} s (before {placed[0]['placement_s']:.3f}, after {placed[1]['placement_s']:.3f})")
     for engine in engines:
         name = "LocalCluster" if engine == "dask" else "SparkSession local"
         print(f"floor start-up ({engine}: bare {name} of {args.workers} x 1 core, through a first task): "
@@ -119,6 +129,11 @@ def main(argv=None) -> int:
               f"{fig['place_s']:8.3f} {fig['startup_s']:8.2f} {fig['startup_s'] / fig['bare_startup_s']:6.2f} "
               f"{fig['startup_s'] / fig['bare_stack_startup_s']:7.2f} "
               f"{fig['wall_s']:8.2f} {floor_whole:12.2f}")
+    print()
+    for engine in engines:
+        fig = runs[engine]
+        print(f"{engine:7} load-corrected epoch {fig['epoch_active_s']:.3f} s = {fig['epoch_active_s'] / floor_active:.2f}x "
+              f"the floor's {floor_active:.3f} s; placement {fig['place_s'] / floor_place_s:.2f}x the floor placement")
     print("(compute: the slowest worker's own partial_fit per round, wall and CPU, against the floor's; "
           "/+stack: start-up over the bare one whose workers import the training stack; "
           "floor whole: bare start-up + the epochs at the floor epoch)")
@@ -134,7 +149,9 @@ def main(argv=None) -> int:
             print(f"{'PASS' if ok else 'FAIL'}  {engine:5} {what:9} {value:6.2f}{unit} (target <= {target:.2f}{unit})")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"loads": loads, "floor": {"epoch_s": floor_s, "cpu_s": floor_cpu, "before": before, "after": after},
+            json.dump({"loads": loads, "floor": {"epoch_s": floor_s, "cpu_s": floor_cpu, "active_s": floor_active,
+                                                 "placement_s": floor_place_s, "placements": placed,
+                                                 "before": before, "after": after},
                        "engines": runs}, fh, indent=1, default=str)
     return 1 if failures else 0
 
