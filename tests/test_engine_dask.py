@@ -28,6 +28,7 @@ from distributed import Client  # noqa: E402
 
 from nncompare.averaging import average_weights  # noqa: E402
 from nncompare.engines.dask import DaskEngine  # noqa: E402
+from nncompare.engines.dask.cluster import QUIET_LOOPS  # noqa: E402
 from nncompare.engines.dask.worker import tcp_traffic_on_worker  # noqa: E402
 from nncompare.engines.local import LocalEngine  # noqa: E402
 from nncompare.engines.options import EngineOptions  # noqa: E402
@@ -186,6 +187,16 @@ def test_options_reach_the_local_cluster(digits):
         # without bokeh Dask serves only a notice there: the record says so, once
         notices = [w for w in info["warnings"] if "bokeh" in w]
         assert len(notices) == (importlib.util.find_spec("bokeh") is None)
+        # the quieter event loops reach the workers and the scheduler (which shares the driver's loop)
+        def periods(dask_worker=None, dask_scheduler=None):  # nested: pickled by value for the workers
+            server = dask_worker or dask_scheduler
+            return {name: pc.callback_time for name, pc in server.periodic_callbacks.items()}
+
+        [on_worker] = engine.client.run(periods).values()
+        on_scheduler = engine.client.run_on_scheduler(periods)
+        assert on_worker["tick"] == on_scheduler["tick"] == 1000 and on_worker["memory_monitor"] == 500
+        assert on_worker["monitor"] == on_scheduler["monitor"] == 2000
+        assert "stealing" not in engine.client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.extensions))
     assert not port_is_listening(url)
 
 
