@@ -133,7 +133,8 @@ def main(argv=None) -> int:
     for engine in engines:
         fig = runs[engine]
         print(f"{engine:7} load-corrected epoch {fig['epoch_active_s']:.3f} s = {fig['epoch_active_s'] / floor_active:.2f}x "
-              f"the floor's {floor_active:.3f} s; placement {fig['place_s'] / floor_place_s:.2f}x the floor placement")
+              f"the floor's {floor_active:.3f} s (every wait for a CPU out, our own threads' too); "
+              f"placement {fig['place_s'] / floor_place_s:.2f}x the floor placement")
     print("(compute: the slowest worker's own partial_fit per round, wall and CPU, against the floor's; "
           "/+stack: start-up over the bare one whose workers import the training stack; "
           "floor whole: bare start-up + the epochs at the floor epoch)")
