@@ -19,14 +19,14 @@ def _throwaway_{kind}(run_round):  # throwaway regression: {engine} rounds {perc
     import time as _time
 
     def slower(self, weights, position):
-        from nncompare.clocks import Reading, Span, process_runqueue_s
-        from nncompare.training import load_corrected_s
+        from nncompare.clocks import Reading, Span
+        from nncompare.training import load_corrected_s, workers_waits_s
 
-        start, waits = Reading.now(), process_runqueue_s()
+        start = Reading.now(process=True)
         result = run_round(self, weights, position)
         # a fraction of what the round took on a quiet machine, whatever the load now
-        extra = {fraction} * load_corrected_s(Span.between(start, Reading.now()), process_runqueue_s() - waits,
-                                              result.updates, self.concurrent)
+        extra = {fraction} * load_corrected_s(Span.between(start, Reading.now(process=True)),
+                                              workers_waits_s(result.updates), self.concurrent)
         if {spin}:
             until = _time.thread_time() + extra
             while _time.thread_time() < until:

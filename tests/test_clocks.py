@@ -87,10 +87,10 @@ def update(compute_s, compute_runqueue_s, between_runqueue_s):
 
 
 def test_load_corrected_round_takes_out_driver_and_critical_worker_waits_only():
-    driver = Span(wall_s=1.0, cpu_s=0.1, runqueue_s=0.05)
+    driver = Span(wall_s=1.0, cpu_s=0.1, runqueue_s=0.05, process_runqueue_s=0.08)
     updates = [update(0.8, 0.30, 0.05), update(0.7, 0.10, 0.02)]
     assert workers_waits_s(updates) == pytest.approx(0.35)
-    assert load_corrected_s(driver, 0.08, updates, concurrent=True) == pytest.approx(1.0 - 0.08 - 0.35)
+    assert load_corrected_s(driver, workers_waits_s(updates), concurrent=True) == pytest.approx(1.0 - 0.08 - 0.35)
     # shards trained in the driver's own thread: the driver's waits already hold theirs
-    assert load_corrected_s(driver, 0.08, updates, concurrent=False) == pytest.approx(0.92)
-    assert load_corrected_s(driver, 2.0, updates, concurrent=True) == 0.0
+    assert load_corrected_s(driver, workers_waits_s(updates), concurrent=False) == pytest.approx(0.92)
+    assert load_corrected_s(Span(1.0, 0.1, 0.05, 2.0), workers_waits_s(updates), concurrent=True) == 0.0

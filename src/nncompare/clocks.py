@@ -46,15 +46,17 @@ def process_runqueue_s() -> float:
 
 @dataclass(frozen=True)
 class Reading:
-    """Three clocks read at one moment, for the calling thread."""
+    """Three clocks read at one moment, for the calling thread; with ``process=True`` also the
+    run-queue delay of all this process's threads (a dozen files to read, so only where needed)."""
 
     wall: float
     cpu: float
     runqueue: float
+    process_runqueue: float | None = None
 
     @classmethod
-    def now(cls) -> Reading:
-        return cls(time.perf_counter(), time.thread_time(), runqueue_s())
+    def now(cls, process: bool = False) -> Reading:
+        return cls(time.perf_counter(), time.thread_time(), runqueue_s(), process_runqueue_s() if process else None)
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,15 @@ class Span:
     wall_s: float
     cpu_s: float
     runqueue_s: float
+    #: every thread of the process, where both readings took it (else None)
+    process_runqueue_s: float | None = None
 
     @classmethod
     def between(cls, start: Reading, end: Reading) -> Span:
-        return cls(end.wall - start.wall, end.cpu - start.cpu, max(0.0, end.runqueue - start.runqueue))
+        process = None
+        if start.process_runqueue is not None and end.process_runqueue is not None:
+            process = max(0.0, end.process_runqueue - start.process_runqueue)
+        return cls(end.wall - start.wall, end.cpu - start.cpu, max(0.0, end.runqueue - start.runqueue), process)
 
     @property
     def active_s(self) -> float:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nncompare.averaging import average_weights
-from nncompare.clocks import Reading, Span, process_runqueue_s
+from nncompare.clocks import Reading, Span
 from nncompare.data import Dataset, load_dataset
 from nncompare.engines import Engine, EngineOptions, RoundPosition, RoundResult, create_engine
 from nncompare.interrupts import raise_if_interrupted
@@ -73,19 +73,20 @@ def training_data(spec: JobSpec, dataset: Dataset):
     return x, y, pixels
 
 
-def load_corrected_s(driver: Span, driver_waits_s: float, updates, concurrent: bool) -> float:
-    """A round's seconds with every wait for a CPU taken out, on the driver and on the critical path.
+def load_corrected_s(driver: Span, workers_waits: float, concurrent: bool) -> float:
+    """A round's (or an epoch's) seconds with every wait for a CPU taken out, on the driver and on the critical path.
 
-    What the round would have taken had each thread on its critical path had a CPU whenever it
+    What the span would have taken had each thread on its critical path had a CPU whenever it
     wanted one: the driver's wall time, less what the driver process's threads waited for a CPU
-    meanwhile (``driver_waits_s``: its own thread and the ones that move the weights), less
-    the slowest worker's waits (:func:`workers_waits_s`). Sleeps, locks, socket waits and extra
-    CPU all still count; contention from other programs does not. Where the shards train in the
-    driver's own thread (``concurrent`` False) the driver's waits already hold the workers'.
+    meanwhile (``driver``, read with ``process=True``: its own thread and the ones that move the
+    weights), less the critical worker's waits (``workers_waits``: :func:`workers_waits_s`, summed
+    over an epoch's rounds). Sleeps, locks, socket waits and extra CPU all still count; contention
+    from other programs does not. Where the shards train in the driver's own thread
+    (``concurrent`` False) the driver's waits already hold the workers'.
     """
-    active = driver.wall_s - driver_waits_s
+    active = driver.wall_s - (driver.process_runqueue_s or 0.0)
     if concurrent:
-        active -= workers_waits_s(updates)
+        active -= workers_waits
     return max(0.0, active)
 
 
@@ -174,19 +175,17 @@ class TrainingRun:
         """Train one epoch (its rounds and their averaging); True when the run should stop."""
         if not self.placed:
             self.place()
-        start, first_round = Reading.now(), len(self.rounds)
-        driver_waits = process_runqueue_s()
+        start, first_round = Reading.now(process=True), len(self.rounds)
         for _ in range(self.rounds_per_epoch):
             result = self._round()
-        clocks = Span.between(start, Reading.now())
-        driver_waits = max(0.0, process_runqueue_s() - driver_waits)
+        clocks = Span.between(start, Reading.now(process=True))
         self.epoch_s.append(clocks.wall_s)
-        # the epoch's driver time (averaging and bookkeeping included) less the driver process's
-        # waits for a CPU, less each round's critical worker's (load_corrected_s)
-        workers_waits = sum(r["workers_waits_s"] for r in self.rounds[first_round:]) if self.engine.concurrent else 0.0
-        active_s = max(0.0, clocks.wall_s - driver_waits - workers_waits)
+        # the epoch's driver time (averaging and bookkeeping included), less the driver process's
+        # waits for a CPU and each round's critical worker's
+        workers_waits = sum(r["workers_waits_s"] for r in self.rounds[first_round:])
         self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s,
-                                  "process_runqueue_s": driver_waits, "active_s": active_s})
+                                  "process_runqueue_s": clocks.process_runqueue_s,
+                                  "active_s": load_corrected_s(clocks, workers_waits, self.engine.concurrent)})
         loss = epoch_loss(result.updates)
         self.losses.append(loss)
         if evaluate:
@@ -202,12 +201,12 @@ class TrainingRun:
 
     def _round(self) -> RoundResult:
         position = RoundPosition.of(len(self.rounds) + 1, self.rounds_per_epoch)
-        start, driver_waits = Reading.now(), process_runqueue_s()
+        start = Reading.now(process=True)
         result = self.engine.run_round(self.weights, position)
         raise_if_interrupted()  # scikit-learn's partial_fit swallows KeyboardInterrupt; the signal was recorded
-        driver = Span.between(start, Reading.now())
-        driver_waits = max(0.0, process_runqueue_s() - driver_waits)
+        driver = Span.between(start, Reading.now(process=True))
         updates = result.updates
+        workers_waits = workers_waits_s(updates)
         compute = [u.compute_s for u in updates]
         critical = max(compute) if self.engine.concurrent else sum(compute)
         transfer = max(0.0, driver.wall_s - result.recovery_s - critical)
@@ -225,8 +224,8 @@ class TrainingRun:
         self.rounds.append({
             "number": position.number, "epoch": position.epoch, "index": position.index,
             "wall_s": driver.wall_s, "driver_cpu_s": driver.cpu_s, "driver_runqueue_s": driver.runqueue_s,
-            "driver_process_runqueue_s": driver_waits, "workers_waits_s": workers_waits_s(updates),
-            "active_s": load_corrected_s(driver, driver_waits, updates, self.engine.concurrent),
+            "driver_process_runqueue_s": driver.process_runqueue_s, "workers_waits_s": workers_waits,
+            "active_s": load_corrected_s(driver, workers_waits, self.engine.concurrent),
             "compute_s": critical, "transfer_s": transfer,
             "worker_compute_s": compute,
             "worker_compute_cpu_s": [u.compute_cpu_s for u in updates],
