@@ -22,6 +22,20 @@ def runqueue_s() -> float:
         return 0.0
 
 
+def each_thread(name: str):
+    """(tid, bytes of ``/proc/self/task/<tid>/<name>``) for every thread of this process alive now."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/{name}", "rb") as stat:
+                yield int(tid), stat.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+
+
 def process_runqueue_s() -> float:
     """Seconds all threads of this process alive now have waited for a CPU (0.0 where Linux does not say).
 
@@ -31,15 +45,10 @@ def process_runqueue_s() -> float:
     with it, so a difference of two readings is clamped at zero by its users.
     """
     total = 0
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return 0.0
-    for tid in tids:
+    for _, stat in each_thread("schedstat"):
         try:
-            with open(f"/proc/self/task/{tid}/schedstat", "rb") as stat:
-                total += int(stat.read().split()[1])
-        except (OSError, IndexError, ValueError):  # the thread ended meanwhile
+            total += int(stat.split()[1])
+        except (IndexError, ValueError):
             continue
     return total / 1e9
 

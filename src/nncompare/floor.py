@@ -121,24 +121,25 @@ def _placement_receiver(port: int) -> None:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         rows, cols = struct.unpack("!QQ", _recv_exactly(sock, 16))
         pixels = np.empty((rows, cols), dtype=np.uint8)
-        view, got = memoryview(pixels).cast("B"), 0
-        while got < pixels.nbytes:
-            n = sock.recv_into(view[got:])
-            if not n:
-                raise ConnectionError("the floor's sender closed early")
-            got += n
+        _recv_into(sock, memoryview(pixels).cast("B"))
         features = scale_pixels(pixels)
         sock.sendall(struct.pack("!d", float(features[-1, -1])))
 
 
+def _recv_into(sock, view: memoryview) -> None:
+    """Fill ``view`` from ``sock``. The Spark wire module has its twin, but importing it imports pyspark."""
+    got = 0
+    while got < view.nbytes:
+        n = sock.recv_into(view[got:])
+        if not n:
+            raise ConnectionError("the floor's peer closed early")
+        got += n
+
+
 def _recv_exactly(sock, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed early")
-        data += chunk
-    return data
+    data = bytearray(n)
+    _recv_into(sock, memoryview(data))
+    return bytes(data)
 
 
 def floor_placement(spec, data_dir=None, timeout: float = 120) -> dict:

@@ -101,20 +101,14 @@ def thread_cpu(dask_worker=None) -> dict:
     """
     import threading
 
+    from nncompare.clocks import each_thread
+
     tick = os.sysconf("SC_CLK_TCK")
     names = {t.native_id: t.name for t in threading.enumerate()}
     out: dict[str, float] = {}
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:  # the thread ended meanwhile
-            continue
-        name = names.get(int(tid), "(native)")
+    for tid, stat in each_thread("stat"):
+        fields = stat.rsplit(b")", 1)[1].split()
+        name = names.get(tid, "(native)")
         out[name] = round(out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick, 3)  # utime + stime
     return out
 
