@@ -13,6 +13,15 @@ from pathlib import Path
 
 CLASSES = {"local": "LocalEngine", "dask": "DaskEngine", "spark": "SparkEngine"}
 
+#: How a throwaway regression spends its ``extra`` seconds: spinning on the thread (cpu) or asleep (wait).
+SPEND = """        if {spin}:
+            until = _time.thread_time() + extra
+            while _time.thread_time() < until:
+                pass
+        else:
+            _time.sleep(extra)
+"""
+
 WRAPPER = """
 
 def _throwaway_{kind}(run_round):  # throwaway regression: {engine} rounds {percent}% slower ({kind})
@@ -27,13 +36,7 @@ def _throwaway_{kind}(run_round):  # throwaway regression: {engine} rounds {perc
         # a fraction of what the round took on a quiet machine, whatever the load now
         extra = {fraction} * load_corrected_s(Span.between(start, Reading.now(process=True)),
                                               workers_waits_s(result.updates), self.concurrent)
-        if {spin}:
-            until = _time.thread_time() + extra
-            while _time.thread_time() < until:
-                pass
-        else:
-            _time.sleep(extra)
-        return result
+{spend}        return result
 
     return slower
 
@@ -54,7 +57,8 @@ def slow_down(clone: Path, engine: str, kind: str, fraction: float = 0.20) -> Pa
     assert kind in ("cpu", "wait")
     path = engine_module(clone, engine)
     path.write_text(path.read_text() + WRAPPER.format(kind=kind, engine=engine, percent=round(100 * fraction),
-                                                      fraction=fraction, spin=kind == "cpu", cls=CLASSES[engine]))
+                                                      fraction=fraction, cls=CLASSES[engine],
+                                                      spend=SPEND.format(spin=kind == "cpu")))
     return path
 
 
@@ -83,13 +87,7 @@ def _throwaway_worker_{kind}(train_round):  # throwaway regression: every worker
         update = train_round(self, weights, position)
         # a fraction of the round's partial_fit, load-corrected, after it: on the worker's own thread
         extra = {fraction} * max(0.0, update.compute_s - update.compute_runqueue_s)
-        if {spin}:
-            until = _time.thread_time() + extra
-            while _time.thread_time() < until:
-                pass
-        else:
-            _time.sleep(extra)
-        return update
+{spend}        return update
 
     return slower
 
@@ -105,7 +103,7 @@ def slow_down_workers(clone: Path, kind: str, fraction: float = 0.20) -> Path:
     source = path.read_text()
     assert "class ShardTrainer" in source and "def train_round(" in source, "trainer.py changed; update slowdowns.py"
     path.write_text(source + WORKER_WRAPPER.format(kind=kind, percent=round(100 * fraction), fraction=fraction,
-                                                   spin=kind == "cpu"))
+                                                   spend=SPEND.format(spin=kind == "cpu")))
     return path
 
 
