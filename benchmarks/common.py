@@ -194,16 +194,17 @@ def training_run(spec):
     return run
 
 
-def run_in_child(engine: str, workers: int, cores: int, memory: str, epochs: int, timeout: float) -> dict:
+def run_in_child(engine: str, workers: int, cores: int, memory: str, epochs: int, timeout: float,
+                 extra: tuple[str, ...] = ()) -> dict:
     """Run one whole job in a fresh process with the CLI and return its record.
 
     A fresh process per job, because the driver's peak RSS is a per-process high-water mark:
     jobs run one after another in one process would each report the largest so far.
-    Returns ``{"error": ...}`` when the job fails.
+    Returns ``{"error": ...}`` when the job fails. ``extra``: more ``nncompare run`` options.
     """
     args = [sys.executable, "-c", "from nncompare.cli import main; main()", "run", "--json", "--quiet",
             "--engine", engine, "--dataset", dataset_name(), "--epochs", str(epochs),
-            "--workers", str(workers), "--cores", str(cores), "--memory", memory]
+            "--workers", str(workers), "--cores", str(cores), "--memory", memory, *extra]
     if cluster_address(engine):
         args += ["--cluster", cluster_address(engine)]
     try:

@@ -201,3 +201,15 @@ def hog_the_gil(clone: Path, engine: str) -> Path:
     path = engine_module(clone, engine)
     path.write_text(path.read_text() + GIL_HOG.format(cls=CLASSES[engine]))
     return path
+
+
+BLAS_LIMIT = "with blas_threads(self.cores):"
+
+
+def lose_parallelism(clone: Path) -> Path:
+    """Every trainer holds BLAS to one thread, whatever ``--cores`` asked for: lost parallelism."""
+    path = clone / "src" / "nncompare" / "trainer.py"
+    text = path.read_text()
+    assert BLAS_LIMIT in text, f"trainer.py no longer says {BLAS_LIMIT!r}; update tests/slowdowns.py"
+    path.write_text(text.replace(BLAS_LIMIT, "with blas_threads(1):  # throwaway regression: BLAS on one thread"))
+    return path

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from nncompare.clocks import Reading, Span, process_runqueue_s, runqueue_s
+from nncompare.clocks import Reading, Span, busy_threads, process_runqueue_s, runqueue_s, thread_clocks
 from nncompare.trainer import ShardUpdate
 from nncompare.training import load_corrected_s, workers_waits_s
 
@@ -79,6 +79,46 @@ def test_the_process_reading_holds_the_waits_of_its_other_threads(one_cpu_shared
     worker.join()
     assert thread_waited < 0.05  # this thread slept while the helper span
     assert process_waited > 0.15  # the helper's waits: about as long as it ran
+
+
+def test_a_thread_that_computed_alongside_counts_and_one_that_slept_does_not():
+    def count_while(work):
+        ready, release = threading.Event(), threading.Event()
+
+        def helper():
+            work()
+            ready.set()
+            release.wait()  # alive until read: a thread that ends takes its schedstat with it
+
+        before = thread_clocks()
+        thread = threading.Thread(target=helper)
+        thread.start()
+        spin(0.2)  # this thread computes meanwhile
+        ready.wait()
+        after = thread_clocks()
+        release.set()
+        thread.join()
+        # only these two threads: others that earlier tests left in this process are not under test
+        ours = {threading.get_native_id(), thread.native_id}
+        return busy_threads({t: c for t, c in before.items() if t in ours}, {t: c for t, c in after.items() if t in ours})
+
+    assert count_while(lambda: spin(0.2)) == 2
+    assert count_while(lambda: time.sleep(0.2)) == 1
+    assert busy_threads({}, {}) == 0
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="a BLAS pool of two threads needs two CPUs")
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_trainer_counts_the_blas_threads_that_computed_its_round(cores):
+    """What the gate's unused-cores track reads: BLAS given two cores computes on two threads."""
+    from nncompare.job import ModelSpec
+    from nncompare.trainer import ShardTrainer
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((2000, 784), dtype=np.float32), rng.integers(0, 10, 2000)
+    trainer = ShardTrainer(0, x, y, np.arange(10), ModelSpec(), cores=cores)
+    trainer.train_round(None)
+    assert trainer.train_round(trainer.flat.copy()).compute_threads == cores
 
 
 def update(compute_s, compute_runqueue_s, between_runqueue_s):

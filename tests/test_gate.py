@@ -1,6 +1,7 @@
 """``nncompare gate``: refuses what it cannot compare, judges paired samples, test errors and
 broken benchmarks with their own exit codes, and, on real builds of both commits in asv's
-virtualenv, fails a commit whose Dask rounds wait 50 % longer (the 20 % proofs are by hand: docs/benchmarks.md)."""
+virtualenv, fails a commit whose Dask rounds wait 50 % longer and whose trainers hold BLAS to one thread
+(the 20 % proofs are by hand: docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from nncompare.cli.gate import DEFAULT_BENCH
-from nncompare.gate.judge import BROKEN, LESS_ACCURATE, PASS, SLOWER, exit_code, judge, judge_time
+from nncompare.gate.judge import BROKEN, LESS_ACCURATE, PASS, SLOWER, exit_code, judge, judge_time, judge_unused_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from slowdowns import slow_down  # noqa: E402
+from slowdowns import lose_parallelism, slow_down  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GIT_ID = ["-c", "user.name=nncompare test", "-c", "user.email=test@nncompare.invalid"]
@@ -57,12 +58,14 @@ def test_gate_refuses_a_factor_that_cannot_mean_slower():
 def test_default_selection_is_every_engines_gate_benchmarks():
     names = [f"gate.SteadyEpochs.time_epochs('{e}', 2, 1, '2g')" for e in ("local", "dask", "spark")]
     names += [f"gate.GateAccuracy.track_test_error('{e}')" for e in ("local", "dask", "spark")]
+    names += [f"gate.GateParallelism.track_unused_cores('{e}')" for e in ("local", "dask", "spark")]
     others = ["training.EpochCPU.time_epoch('local', 1, 1, '2g')", "records.Accuracy.track_test_accuracy('local', 1, 1, '2g', 5)"]
     assert [n for n in names + others if re.search(DEFAULT_BENCH, n)] == names
 
 
 EPOCH = "gate.SteadyEpochs.time_epochs('dask', 2, 1, '2g')"
 ERROR = "gate.GateAccuracy.track_test_error('dask')"
+UNUSED = "gate.GateParallelism.track_unused_cores('dask')"
 
 
 def timed(*samples):
@@ -94,6 +97,16 @@ def test_an_error_rise_over_one_point_fails_and_an_improvement_passes():
     assert exit_code(judge(base, {ERROR: {"value": 0.05, "samples": None}}, factor=1.1, max_error_rise=0.01)) == PASS
 
 
+def test_a_core_left_idle_is_lost_parallelism_whatever_the_time():
+    assert judge_unused_cores(UNUSED, 0, 1).code == SLOWER
+    assert "lost parallelism" in judge_unused_cores(UNUSED, 0, 1).line
+    assert judge_unused_cores(UNUSED, 0, 0).code == PASS
+    assert judge_unused_cores(UNUSED, 1, 0).code == PASS  # the head gave the core back
+    assert judge_unused_cores(UNUSED, 0, None).code == BROKEN
+    assert exit_code(judge({UNUSED: {"value": 0, "samples": None}}, {UNUSED: {"value": 1, "samples": None}},
+                           factor=1.1, max_error_rise=0.01)) == SLOWER
+
+
 def test_the_most_serious_outcome_sets_the_exit_code():
     base = {EPOCH: timed(2.0, 2.0, 2.0), ERROR: {"value": 0.14, "samples": None}}
     head = {EPOCH: timed(3.0, 3.0, 3.0), ERROR: {"value": 0.30, "samples": None}}
@@ -116,7 +129,8 @@ def gate_in_a_clone(tmp_path, change, bench):
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_gate_on_real_builds_fails_dask_rounds_that_wait_50_percent_longer(tmp_path, fashion_dir, monkeypatch):
-    """The regression the old CPU-time gate let through, on real builds of both commits.
+    """The regression the old CPU-time gate let through, on real builds of both commits, and lost
+    parallelism in the same throwaway commit (its own verdict: it does not touch the 1-core epochs).
 
     The Dask engine alone (its steady epochs and its test error), so that it fits CI's time, and
     a wait of half a round, so that the verdict does not hang on the load beside CI: the 20 %
@@ -129,9 +143,15 @@ def test_gate_on_real_builds_fails_dask_rounds_that_wait_50_percent_longer(tmp_p
     # real Fashion-MNIST epochs, obtained as a user would (conftest), never a digits fallback
     monkeypatch.setenv("NNCOMPARE_DATA_DIR", str(fashion_dir))
     monkeypatch.setenv("NNCOMPARE_ASV_DATASET", "fashion-mnist")
-    done, took = gate_in_a_clone(tmp_path, lambda clone: slow_down(clone, "dask", "wait", 0.50), r"^gate\..*'dask'")
+
+    def regress(clone):
+        slow_down(clone, "dask", "wait", 0.50)
+        lose_parallelism(clone)
+
+    done, took = gate_in_a_clone(tmp_path, regress, r"^gate\..*'dask'")
     assert done.returncode == SLOWER, done.stdout[-4000:] + done.stderr[-3000:]
     assert f"FAIL {EPOCH}: x" in done.stderr and "SLOWER" in done.stderr
+    assert f"FAIL {UNUSED}: cores left idle by partial_fit 0 -> 1: lost parallelism" in done.stderr
     assert f"ok   {ERROR}: test error" in done.stderr
     print(f"gate: {took:.0f} s")
 
@@ -141,6 +161,7 @@ def test_gate_on_real_builds_fails_dask_rounds_that_wait_50_percent_longer(tmp_p
     "slow_down(clone, 'spark', 'cpu', 0.2)", "slow_down_workers(clone, 'cpu', 0.2)",
     "slow_down_workers(clone, 'wait', 0.2)", "slow_transfer(clone, 'dask', 0.05)",
     "slow_transfer(clone, 'spark', 0.05)", "hog_the_gil(clone, 'local')", "break_accuracy(clone)",
+    "lose_parallelism(clone)",
 ])
 def test_each_throwaway_regression_still_applies_to_this_tree(tmp_path, change):
     """The hand-run proofs (tools/gate_trial.py) patch this tree's modules; a rename must break here, not there."""

@@ -36,21 +36,54 @@ def each_thread(name: str):
             continue
 
 
-def process_runqueue_s() -> float:
+def thread_clocks() -> dict[int, tuple[float, float]]:
+    """Seconds on a CPU and waiting for one, by thread id, for every thread of this process alive now.
+
+    The first two fields of ``/proc/self/task/<tid>/schedstat`` (nanoseconds); an empty dict
+    where Linux does not say.
+    """
+    clocks = {}
+    for tid, stat in each_thread("schedstat"):
+        try:
+            on_cpu, waiting = stat.split()[:2]
+            clocks[tid] = (int(on_cpu) / 1e9, int(waiting) / 1e9)
+        except ValueError:
+            continue
+    return clocks
+
+
+def process_runqueue_s(clocks: dict[int, tuple[float, float]] | None = None) -> float:
     """Seconds all threads of this process alive now have waited for a CPU (0.0 where Linux does not say).
 
     A round's critical path crosses threads besides the one that trains: Dask's event loops
     and Spark's socket threads receive and send the weights. Their waits for a CPU are load,
     not work, and only a process-wide reading sees them. A thread that ends takes its share
-    with it, so a difference of two readings is clamped at zero by its users.
+    with it, so a difference of two readings is clamped at zero by its users. ``clocks``: a
+    :func:`thread_clocks` reading already taken.
     """
-    total = 0
-    for _, stat in each_thread("schedstat"):
-        try:
-            total += int(stat.split()[1])
-        except (IndexError, ValueError):
-            continue
-    return total / 1e9
+    clocks = thread_clocks() if clocks is None else clocks
+    return sum(waiting for _, waiting in clocks.values())
+
+
+#: A thread computed alongside the busiest one when it ran for at least this share of its time.
+#: A BLAS pool's threads split a product evenly (0.9-1.0 of the calling thread's time, measured
+#: on 30k-sample rounds); half keeps out OpenBLAS's idle threads, which spin for about 0.1 s after
+#: the last product they shared (0.27 of such a round).
+BUSY_SHARE = 0.5
+
+
+def busy_threads(before: dict[int, tuple[float, float]], after: dict[int, tuple[float, float]]) -> int:
+    """How many threads ran for at least ``BUSY_SHARE`` of the CPU time of the busiest one between two readings.
+
+    The parallelism a call got: 1 when BLAS ran on the calling thread alone, ``cores`` when its
+    pool took a real share. Relative to the busiest thread, not to the wall time, so a busy
+    machine, which slows every thread alike, does not change the count.
+    """
+    ran = [after[tid][0] - before.get(tid, (0.0, 0.0))[0] for tid in after]
+    busiest = max(ran, default=0.0)
+    if busiest <= 0:
+        return 0
+    return sum(r >= BUSY_SHARE * busiest for r in ran)
 
 
 @dataclass(frozen=True)

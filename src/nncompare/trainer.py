@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from nncompare.clocks import Reading, Span, process_runqueue_s
+from nncompare.clocks import Reading, Span, busy_threads, process_runqueue_s, thread_clocks
 from nncompare.idx import scale_pixels
 from nncompare.job import ModelSpec
 from nncompare.model import bind_flat, make_model, prime
@@ -83,6 +83,9 @@ class ShardUpdate:
     end of its previous round's ``partial_fit`` to the start of this one's: the reply going out,
     the new weights coming in and the call reaching the trainer, the worker's part of the
     round trip (0.0 on a trainer's first round, which has no previous one).
+    ``compute_threads`` is how many of the worker process's threads computed during the call
+    (:func:`~nncompare.clocks.busy_threads`): ``cores`` when BLAS used the cores the worker was
+    given, 1 when it ran on the calling thread alone.
     """
 
     shard: int
@@ -96,6 +99,7 @@ class ShardUpdate:
     compute_cpu_s: float = 0.0
     compute_runqueue_s: float = 0.0
     between_runqueue_s: float = 0.0
+    compute_threads: int = 0
 
 
 class ShardTrainer:
@@ -146,8 +150,10 @@ class ShardTrainer:
 
     def train_round(self, weights: np.ndarray | None, position: RoundPosition | None = None) -> ShardUpdate:
         """Load ``weights`` (None on the first round: keep the seeded initialisation) and train."""
-        arrived = process_runqueue_s()
-        between = 0.0 if self._process_runqueue_at_end is None else max(0.0, arrived - self._process_runqueue_at_end)
+        arrived = thread_clocks()
+        between = 0.0
+        if self._process_runqueue_at_end is not None:
+            between = max(0.0, process_runqueue_s(arrived) - self._process_runqueue_at_end)
         if self.before_round is not None and position is not None:
             self.before_round(self.shard, position)
         if weights is not None:
@@ -162,10 +168,11 @@ class ShardTrainer:
             else:
                 n, loss, epoch_end = self._train_chunk()
         span = Span.between(start, Reading.now())
-        self._process_runqueue_at_end = process_runqueue_s()
+        ended = thread_clocks()
+        self._process_runqueue_at_end = process_runqueue_s(ended)
         return ShardUpdate(self.shard, self.flat.copy(), n, loss, span.wall_s, peak_rss_bytes(), self.worker, epoch_end,
                            compute_cpu_s=span.cpu_s, compute_runqueue_s=span.runqueue_s,
-                           between_runqueue_s=between)
+                           between_runqueue_s=between, compute_threads=busy_threads(arrived, ended))
 
     def _train_chunk(self):
         if self._round == 0:

@@ -231,6 +231,7 @@ class TrainingRun:
             "worker_compute_cpu_s": [u.compute_cpu_s for u in updates],
             "worker_compute_runqueue_s": [u.compute_runqueue_s for u in updates],
             "worker_between_runqueue_s": [u.between_runqueue_s for u in updates],
+            "worker_compute_threads": [u.compute_threads for u in updates],
             "recovered_shards": list(result.recovered_shards), "recovery_s": result.recovery_s,
             **result.extra,
         })

@@ -8,6 +8,8 @@ asv compares benchmarks by ratio alone and takes bigger as worse; the gate judge
   slower when the median paired ratio exceeds ``factor`` *and* all pairs but one agree that it
   is slower (ratio > 1): a load spike that hits one sample cannot make a verdict;
 * a test-error track by its rise: more than ``max_error_rise`` (1 point) fails;
+* an unused-cores track (cores a worker was given that BLAS left idle) by any rise: lost
+  parallelism is a slowdown, judged by count because its time is too small to trust here;
 * a benchmark that has no value on the head (it failed, timed out, or the head did not build)
   fails, whatever the base did.
 """
@@ -72,8 +74,23 @@ def judge_error(name: str, base, head, max_rise: float) -> Verdict:
     return Verdict(name, PASS, line)
 
 
+def judge_unused_cores(name: str, base, head) -> Verdict:
+    if not _measured(head):
+        return Verdict(name, BROKEN, f"{name}: no count on the head commit (the benchmark failed there)")
+    if not _measured(base):
+        return Verdict(name, PASS, f"{name}: {head:g} idle on the head, none measured on the base; nothing to compare")
+    line = f"{name}: cores left idle by partial_fit {base:g} -> {head:g}"
+    if head > base:
+        return Verdict(name, SLOWER, f"{line}: lost parallelism (BLAS ran on fewer threads than --cores)")
+    return Verdict(name, PASS, line)
+
+
 def is_error_track(name: str) -> bool:
     return ".track_test_error" in name
+
+
+def is_unused_cores_track(name: str) -> bool:
+    return ".track_unused_cores" in name
 
 
 def judge(base: dict, head: dict, *, factor: float, max_error_rise: float) -> list[Verdict]:
@@ -87,6 +104,8 @@ def judge(base: dict, head: dict, *, factor: float, max_error_rise: float) -> li
         b, h = base.get(name, {}), head.get(name, {})
         if is_error_track(name):
             verdicts.append(judge_error(name, b.get("value"), h.get("value"), max_error_rise))
+        elif is_unused_cores_track(name):
+            verdicts.append(judge_unused_cores(name, b.get("value"), h.get("value")))
         elif h.get("samples") is not None or b.get("samples") is not None:
             verdicts.append(judge_time(name, b.get("samples"), h.get("samples"), factor))
         elif not _measured(h.get("value")):
