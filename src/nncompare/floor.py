@@ -34,6 +34,8 @@ import subprocess
 import sys
 import time
 
+from nncompare.sockets import recv_exactly, recv_into
+
 #: What the child interpreters print their result after, on their last line.
 RESULT_MARK = "NNCOMPARE-FLOOR "
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -119,27 +121,11 @@ def _placement_receiver(port: int) -> None:
     from nncompare.idx import scale_pixels
 
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        rows, cols = struct.unpack("!QQ", _recv_exactly(sock, 16))
+        rows, cols = struct.unpack("!QQ", recv_exactly(sock, 16))
         pixels = np.empty((rows, cols), dtype=np.uint8)
-        _recv_into(sock, memoryview(pixels).cast("B"))
+        recv_into(sock, memoryview(pixels).cast("B"))
         features = scale_pixels(pixels)
         sock.sendall(struct.pack("!d", float(features[-1, -1])))
-
-
-def _recv_into(sock, view: memoryview) -> None:
-    """Fill ``view`` from ``sock``. The Spark wire module has its twin, but importing it imports pyspark."""
-    got = 0
-    while got < view.nbytes:
-        n = sock.recv_into(view[got:])
-        if not n:
-            raise ConnectionError("the floor's peer closed early")
-        got += n
-
-
-def _recv_exactly(sock, n: int) -> bytes:
-    data = bytearray(n)
-    _recv_into(sock, memoryview(data))
-    return bytes(data)
 
 
 def floor_placement(spec, data_dir=None, timeout: float = 120) -> dict:
@@ -177,7 +163,7 @@ def floor_placement(spec, data_dir=None, timeout: float = 120) -> dict:
             def place(conn, shard) -> None:
                 conn.sendall(struct.pack("!QQ", *shard.pixels.shape))
                 conn.sendall(memoryview(shard.pixels).cast("B"))
-                answers[shard.index] = struct.unpack("!d", _recv_exactly(conn, 8))[0]
+                answers[shard.index] = struct.unpack("!d", recv_exactly(conn, 8))[0]
 
             threads = [threading.Thread(target=place, args=(c, s)) for c, s in zip(conns, shards)]
             for t in threads:

@@ -31,6 +31,7 @@ import threading
 import numpy as np
 import pytest
 
+from nncompare.sockets import recv_into
 from nncompare.trainer import ShardTrainer
 
 
@@ -92,14 +93,6 @@ def _connect(address):
     return sock
 
 
-def _recv_into(sock, view: memoryview) -> None:
-    while view.nbytes:
-        n = sock.recv_into(view)
-        if n == 0:
-            raise ConnectionError("peer closed the socket mid-message")
-        view = view[n:]
-
-
 def socket_echo_task(ports):
     """Runs inside one Spark task: connect back to the driver, echo float32 buffers until told to stop."""
     [port] = list(ports)
@@ -108,12 +101,12 @@ def socket_echo_task(ports):
         sock.sendall(struct.pack(HEADER, os.getpid()))
         header = bytearray(HEADER_SIZE)
         while True:
-            _recv_into(sock, memoryview(header))
+            recv_into(sock, memoryview(header))
             (n,) = struct.unpack(HEADER, header)
             if n == 0:
                 break
             buf = np.empty(n // 4, dtype=np.float32)  # the worker holds the weights as an array
-            _recv_into(sock, memoryview(buf).cast("B"))
+            recv_into(sock, memoryview(buf).cast("B"))
             sock.sendall(struct.pack(HEADER, buf.nbytes))
             sock.sendall(memoryview(buf).cast("B"))
             echoed += 1
@@ -137,7 +130,7 @@ class SparkSocketEcho:
         self.conn = self._accept(timeout_s)
         self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         pid = bytearray(HEADER_SIZE)
-        _recv_into(self.conn, memoryview(pid))
+        recv_into(self.conn, memoryview(pid))
         (self.worker_pid,) = struct.unpack(HEADER, pid)
 
     def _run(self, sc, port):
@@ -163,9 +156,9 @@ class SparkSocketEcho:
         self.conn.sendall(struct.pack(HEADER, buf.nbytes))
         self.conn.sendall(memoryview(buf).cast("B"))
         header = bytearray(HEADER_SIZE)
-        _recv_into(self.conn, memoryview(header))
+        recv_into(self.conn, memoryview(header))
         out = np.empty(struct.unpack(HEADER, header)[0] // 4, dtype=np.float32)
-        _recv_into(self.conn, memoryview(out).cast("B"))
+        recv_into(self.conn, memoryview(out).cast("B"))
         self.sent += 1
         return out.reshape(buf.shape), self.worker_pid
 

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from nncompare.job import ModelSpec
+from nncompare.sockets import recv_into
 from nncompare.trainer import RoundPosition, ShardUpdate
 
 MAGIC = b"NNC2"
@@ -61,26 +62,17 @@ def send_frame(sock: socket.socket, meta: dict, *buffers) -> int:
     return HEADER.size + len(meta_bytes) + size
 
 
-def _recv_into(sock: socket.socket, view: memoryview) -> None:
-    got = 0
-    while got < view.nbytes:
-        n = sock.recv_into(view[got:])
-        if n == 0:
-            raise ConnectionError("connection closed by peer")
-        got += n
-
-
 def recv_frame(sock: socket.socket, max_meta: int = MAX_META, max_payload: int | None = None) -> tuple[dict, np.ndarray]:
     """Receive one frame: its metadata and its payload as a uint8 array (empty when none)."""
     header = bytearray(HEADER.size)
-    _recv_into(sock, memoryview(header))
+    recv_into(sock, memoryview(header))
     magic, meta_len, size = HEADER.unpack(header)
     if magic != MAGIC:
         raise ProtocolError("bad magic")
     if meta_len > max_meta or (max_payload is not None and size > max_payload):
         raise ProtocolError(f"frame too large ({meta_len} + {size} bytes)")
     meta_bytes = bytearray(meta_len)
-    _recv_into(sock, memoryview(meta_bytes))
+    recv_into(sock, memoryview(meta_bytes))
     try:
         meta = json.loads(meta_bytes)
     except ValueError:
@@ -89,7 +81,7 @@ def recv_frame(sock: socket.socket, max_meta: int = MAX_META, max_payload: int |
         raise ProtocolError("metadata is not an object")
     payload = np.empty(size, dtype=np.uint8)
     if size:
-        _recv_into(sock, memoryview(payload))
+        recv_into(sock, memoryview(payload))
     return meta, payload
 
 
