@@ -11,6 +11,7 @@ Dask and Spark start once per session (a few seconds each) and are shut down at 
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -104,6 +105,10 @@ def spark_context():
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.python.worker.reuse", "true")
     )
+    # pyspark takes the workers' interpreter from PYSPARK_PYTHON (else "python3" on PATH), not from
+    # spark.pyspark.python, when the session is built inside a running interpreter
+    saved = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     with warnings.catch_warnings():  # PySpark 4 warns about pandas 3, which these benchmarks do not use through Spark
         warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
         spark = builder.getOrCreate()
@@ -112,6 +117,10 @@ def spark_context():
         yield spark.sparkContext
     finally:
         spark.stop()
+        if saved is None:
+            os.environ.pop("PYSPARK_PYTHON", None)
+        else:
+            os.environ["PYSPARK_PYTHON"] = saved
 
 
 @pytest.fixture(scope="module")
