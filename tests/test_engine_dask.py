@@ -150,6 +150,7 @@ def test_local_cluster_run_end_to_end(fashion):
     for facts in info["workers"].values():
         assert facts["env"]["MALLOC_TRIM_THRESHOLD_"] is None
         assert facts["env"]["OMP_NUM_THREADS"] == "1" and facts["blas_threads"] == [1]
+        assert facts["env"]["NUMPY_MADVISE_HUGEPAGE"] == "0"  # small pages: steadier placement (trainer.WORKER_ENV)
         assert facts["nthreads"] == 1 and len(facts["shards"]) == 1
     # rounds are actor calls: the scheduler made no transition while training
     assert info["scheduler_transitions_during_training"] == 0

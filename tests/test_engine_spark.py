@@ -304,6 +304,7 @@ def test_session_settings_follow_the_topology():
     assert conf["spark.master"] == "local[6,4]"
     assert (conf["spark.executor.instances"], conf["spark.executor.cores"], conf["spark.task.cpus"]) == ("3", "2", "2")
     assert conf["spark.executor.memory"] == "2048m" and conf["spark.executorEnv.OMP_NUM_THREADS"] == "2"
+    assert conf["spark.executorEnv.NUMPY_MADVISE_HUGEPAGE"] == "0"
     assert conf["spark.driver.host"] == "127.0.0.1"
     remote = session_conf(spec, "spark://spark-master.example:7077")
     assert remote["spark.master"] == "spark://spark-master.example:7077" and "spark.driver.host" not in remote

@@ -3,8 +3,10 @@
 Measures, one after another in one sitting (so the load is shared), on Fashion-MNIST
 (784-100-10, batch 200, W workers x 1 core):
 
-* the floor epoch: W plain 1-thread processes training their shards at once, before and
-  after the engines (the floor is their mean);
+* the floor epoch: W plain 1-thread processes training their shards at once, before the
+  first engine and after each one; each engine's epoch is taken against the mean of the two
+  floors measured right before and right after it (this VM's speed drifts by up to 10 % over
+  minutes, so a floor taken at the other end of the run would say more about the drift);
 * the floor placement: the shards cut and sent as uint8 over loopback to W plain processes,
   each scaling its own, before and after the engines (``floor.floor_placement``);
 * per engine: a bare ``LocalCluster`` / ``SparkSession`` start-up (through a first task),
@@ -86,30 +88,31 @@ def main(argv=None) -> int:
 
     engines = [e for e in args.engines.split(",") if e]
     loads = [load_1min()]
-    before = floor.floor_epoch(spec_for("local", args), args.data_dir, epochs=args.floor_epochs)
+    floors = [floor.floor_epoch(spec_for("local", args), args.data_dir, epochs=args.floor_epochs)]
     placed = [floor.floor_placement(spec_for("local", args), args.data_dir)]
     runs = {}
     for engine in engines:
         bare = floor.bare_startup(engine, args.workers)
         stack = floor.bare_startup(engine, args.workers, training_stack=True)
         record = floor.engine_run(spec_for(engine, args), args.data_dir)
+        floors.append(floor.floor_epoch(spec_for("local", args), args.data_dir, epochs=args.floor_epochs))
         runs[engine] = {"bare_startup_s": bare["startup_s"], "bare_stack_startup_s": stack["startup_s"],
-                        **engine_figures(record),
+                        **engine_figures(record), "floor_epoch_s": statistics.mean(f["epoch_s"] for f in floors[-2:]),
+                        "floor_cpu_s": statistics.mean(f["cpu_s"] for f in floors[-2:]),
+                        "floor_active_s": statistics.mean(f["epoch_s"] - f["runqueue_s"] for f in floors[-2:]),
                         "engine_info": record["engine_info"]}
         loads.append(load_1min())
-    after = floor.floor_epoch(spec_for("local", args), args.data_dir, epochs=args.floor_epochs)
     placed.append(floor.floor_placement(spec_for("local", args), args.data_dir))
     loads.append(load_1min())
     floor_place_s = statistics.mean(p["placement_s"] for p in placed)
-    # wall less run-queue delay, as the engines' steady_epoch.active_s: what a busy machine hardly moves
-    floor_active = statistics.mean([before["epoch_s"] - before["runqueue_s"], after["epoch_s"] - after["runqueue_s"]])
-    floor_s = statistics.mean([before["epoch_s"], after["epoch_s"]])
-    floor_cpu = statistics.mean([before["cpu_s"], after["cpu_s"]])
+    floor_s = statistics.mean(f["epoch_s"] for f in floors)
+    floor_cpu = statistics.mean(f["cpu_s"] for f in floors)
 
     print(f"load (1-min average) through the run: {' -> '.join(f'{v:.2f}' for v in loads)} "
           f"on {os.cpu_count()} cores")
+    shown = " -> ".join(f"{f['epoch_s']:.3f}" for f in floors)
     print(f"floor epoch ({args.workers} plain 1-thread processes at once, {args.floor_epochs} epochs, slowest median): "
-          f"{floor_s:.3f} s (before {before['epoch_s']:.3f}, after {after['epoch_s']:.3f}); CPU {floor_cpu:.3f} s")
+          f"{shown} s, first and after each engine; CPU {floor_cpu:.3f} s")
     print(f"floor placement (the shards cut, sent as uint8 over loopback to {args.workers} plain processes that "
           f"scale them): {floor_place_s:.3f} s (before {placed[0]['placement_s']:.3f}, after {placed[1]['placement_s']:.3f})")
     for engine in engines:
@@ -123,17 +126,19 @@ def main(argv=None) -> int:
     failures = 0
     for engine in engines:
         fig = runs[engine]
-        floor_whole = fig["bare_startup_s"] + fig["epochs"] * floor_s
-        print(f"{engine:7} {fig['epoch_s']:8.3f} {fig['epoch_s'] / floor_s:7.2f} {fig['compute_s']:10.3f} "
-              f"{fig['compute_s'] / floor_s:7.2f} {fig['compute_cpu_s']:6.3f} {fig['compute_cpu_s'] / floor_cpu:7.2f} "
+        near, near_cpu = fig["floor_epoch_s"], fig["floor_cpu_s"]  # the floors right before and after it
+        floor_whole = fig["bare_startup_s"] + fig["epochs"] * near
+        print(f"{engine:7} {fig['epoch_s']:8.3f} {fig['epoch_s'] / near:7.2f} {fig['compute_s']:10.3f} "
+              f"{fig['compute_s'] / near:7.2f} {fig['compute_cpu_s']:6.3f} {fig['compute_cpu_s'] / near_cpu:7.2f} "
               f"{fig['place_s']:8.3f} {fig['startup_s']:8.2f} {fig['startup_s'] / fig['bare_startup_s']:6.2f} "
               f"{fig['startup_s'] / fig['bare_stack_startup_s']:7.2f} "
               f"{fig['wall_s']:8.2f} {floor_whole:12.2f}")
     print()
     for engine in engines:
         fig = runs[engine]
-        print(f"{engine:7} load-corrected epoch {fig['epoch_active_s']:.3f} s = {fig['epoch_active_s'] / floor_active:.2f}x "
-              f"the floor's {floor_active:.3f} s (every wait for a CPU out, our own threads' too); "
+        print(f"{engine:7} load-corrected epoch {fig['epoch_active_s']:.3f} s = "
+              f"{fig['epoch_active_s'] / fig['floor_active_s']:.2f}x the floor's {fig['floor_active_s']:.3f} s "
+              f"(every wait for a CPU out, our own threads' too); "
               f"placement {fig['place_s'] / floor_place_s:.2f}x the floor placement")
     print("(compute: the slowest worker's own partial_fit per round, wall and CPU, against the floor's; "
           "/+stack: start-up over the bare one whose workers import the training stack; "
@@ -141,7 +146,7 @@ def main(argv=None) -> int:
     print()
     for engine in engines:
         fig = runs[engine]
-        results = verdicts(engine, fig, floor_s, fig["bare_startup_s"])
+        results = verdicts(engine, fig, fig["floor_epoch_s"], fig["bare_startup_s"])
         fig["verdicts"] = {k: {"value": v, "target": t, "pass": v <= t} for k, (v, t) in results.items()}
         for what, (value, target) in results.items():
             unit = " s" if what == "placement" else "x"
@@ -150,9 +155,8 @@ def main(argv=None) -> int:
             print(f"{'PASS' if ok else 'FAIL'}  {engine:5} {what:9} {value:6.2f}{unit} (target <= {target:.2f}{unit})")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"loads": loads, "floor": {"epoch_s": floor_s, "cpu_s": floor_cpu, "active_s": floor_active,
-                                                 "placement_s": floor_place_s, "placements": placed,
-                                                 "before": before, "after": after},
+            json.dump({"loads": loads, "floor": {"epoch_s": floor_s, "cpu_s": floor_cpu,
+                                                 "placement_s": floor_place_s, "placements": placed, "epochs": floors},
                        "engines": runs}, fh, indent=1, default=str)
     return 1 if failures else 0
 

@@ -16,7 +16,8 @@ the framework it builds on. The floor can:
 ``floor_placement``
     the job's shards cut as the engines cut them, sent as uint8 over loopback TCP to W plain
     processes at once (started and connected beforehand), each scaling its shard to float32
-    features and answering: the least a placement has to do.
+    features and answering: the least a placement has to do. Floor processes run with the
+    engines' worker environment (``trainer.WORKER_ENV``).
 ``engine_run``
     one engine's whole job (``run_job``) in a fresh interpreter, so its start-up is timed
     from the same point as the bare one (the framework imported, nothing started).
@@ -86,8 +87,11 @@ def floor_epoch(spec, data_dir=None, epochs: int = 4) -> dict:
     ctx = get_context("spawn")
     workers = spec.topology.workers
     barrier, results = ctx.Barrier(workers), ctx.Queue()
-    saved = {k: os.environ.get(k) for k in BLAS_ENV}
-    os.environ.update(dict.fromkeys(BLAS_ENV, "1"))  # spawned children read these as they import numpy
+    from nncompare.trainer import WORKER_ENV
+
+    saved = {k: os.environ.get(k) for k in (*BLAS_ENV, *WORKER_ENV)}
+    # spawned children read these as they import numpy: one BLAS thread, the engines' worker environment
+    os.environ.update({**dict.fromkeys(BLAS_ENV, "1"), **WORKER_ENV})
     try:
         procs = [ctx.Process(target=_plain_worker, args=(json.dumps(spec.to_dict()), data_dir, i, epochs, barrier, results))
                  for i in range(workers)]
@@ -141,6 +145,7 @@ def floor_placement(spec, data_dir=None, timeout: float = 120) -> dict:
 
     from nncompare.data import load_dataset
     from nncompare.partition import make_shards
+    from nncompare.trainer import WORKER_ENV
     from nncompare.training import training_data
 
     x, y, pixels = training_data(spec, load_dataset(spec.dataset, data_dir=data_dir))
@@ -150,7 +155,8 @@ def floor_placement(spec, data_dir=None, timeout: float = 120) -> dict:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         code = f"import nncompare.floor as f; f._placement_receiver({port})"
-        procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL) for _ in range(workers)]
+        env = {**os.environ, **WORKER_ENV}  # as the engines' workers have it
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, env=env) for _ in range(workers)]
         server.settimeout(timeout)
         try:
             conns = [server.accept()[0] for _ in procs]

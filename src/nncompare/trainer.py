@@ -20,6 +20,13 @@ from nncompare.job import ModelSpec
 from nncompare.model import bind_flat, make_model, prime
 
 
+#: Set in every worker process an engine starts (Dask's nannies, Spark's executors) before numpy
+#: is imported. numpy asks the kernel for transparent huge pages for arrays of 4 MB or more; on
+#: this project's VMs a fresh huge page sometimes costs far more than 512 small ones (scaling a
+#: 30k-image shard to float32: 0.15-0.38 s in some fresh processes, 0.07-0.09 s with small pages
+#: every time), while a steady epoch ran the same either way (docs/benchmarks.md, issue 13).
+WORKER_ENV = {"NUMPY_MADVISE_HUGEPAGE": "0"}
+
 _controller: ThreadpoolController | None = None
 
 

@@ -33,6 +33,7 @@ from nncompare.job import JobSpec
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import PHASES, build_record
+from nncompare.trainer import blas_threads
 
 Progress = Callable[[dict], None]
 log = logging.getLogger(__name__)  # engine events, shown by ``nncompare run -v``
@@ -190,7 +191,10 @@ class TrainingRun:
         self.losses.append(loss)
         if evaluate:
             t = time.perf_counter()
-            self.accuracies.append(self.evaluator.accuracy(self.weights))
+            # one BLAS thread where the workers train beside the driver: an idle OpenBLAS pool spins
+            # for about 0.1 s after its last product, on the cores the next round's partial_fit needs
+            with blas_threads(1 if self.engine.concurrent else self.spec.topology.cores_per_worker):
+                self.accuracies.append(self.evaluator.accuracy(self.weights))
             self.phases["evaluate"] += time.perf_counter() - t
         stop = self.spec.convergence_stop and self.monitor.update(loss)
         self.stopped_early = self.stopped_early or stop

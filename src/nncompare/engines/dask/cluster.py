@@ -26,6 +26,7 @@ from nncompare.engines.options import EngineOptions
 from nncompare.errors import EngineError, UsageError
 from nncompare.interrupts import SIGNALS, deferred
 from nncompare.job import Topology, format_memory
+from nncompare.trainer import WORKER_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +41,14 @@ REACH_S = 5.0
 
 
 def worker_environ(cores: int, keep_malloc_trim: bool = False) -> dict:
-    """``distributed.nanny.pre-spawn-environ`` for our workers: BLAS threads = cores, no malloc trim.
+    """``distributed.nanny.pre-spawn-environ`` for our workers: BLAS threads = cores, no malloc trim,
+    small pages for numpy (``trainer.WORKER_ENV``).
 
     ``None`` makes the nanny drop a variable (``distributed.nanny._get_env_variables``).
     """
     trim = NANNY_MALLOC_TRIM_THRESHOLD if keep_malloc_trim else None
     return {"MALLOC_TRIM_THRESHOLD_": trim, "OMP_NUM_THREADS": cores, "OPENBLAS_NUM_THREADS": cores,
-            "MKL_NUM_THREADS": cores}
+            "MKL_NUM_THREADS": cores, **WORKER_ENV}
 
 
 @dataclass

@@ -29,8 +29,7 @@ from nncompare.engines.dask.worker import (
     ShardActor,
     pin_malloc_thresholds,
     scheduler_transitions,
-    tcp_traffic_on_worker,
-    thread_cpu,
+    worker_counters,
     worker_facts,
 )
 from nncompare.errors import EngineError, UsageError
@@ -39,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between liveness checks while a round is running.
 POLL_S = 1.0
+#: Seconds between two readings of the scheduler's transition count that must agree.
+SETTLE_S = 0.05
 #: How many times one lost shard is re-placed before the run gives up.
 MAX_REPLACEMENTS = 3
 
@@ -115,9 +116,10 @@ class DaskEngine(Engine):
         pending = [self._submit_actor(s.index, addresses[i % len(addresses)]) for i, s in enumerate(shards)]
         for placement, started in pending:
             self._finish_placement(placement, started)
-        self._transitions_after_place = self._settled_transitions()
-        self._traffic_after_place = self._worker_traffic()
-        self._threads_after_place = self._run_quietly(thread_cpu)
+        # the baselines of the training's counters; the workers' are read while the scheduler's settles
+        first, since = self._scheduler_transitions(), time.monotonic()
+        self._traffic_after_place, self._threads_after_place = self._worker_counters()
+        self._transitions_after_place = self._settled_transitions(first, since)
 
     def _submit_actor(self, shard: int, address: str, start_round: int = 0) -> tuple[Placement, float]:
         """Scatter the shard to ``address`` (directly, not through the scheduler) and create its actor there."""
@@ -248,8 +250,10 @@ class DaskEngine(Engine):
             raise EngineError(f"lost the Dask scheduler{' at ' + self.cluster if self.cluster else ''}: "
                               f"{type(exc).__name__}: {exc}") from None
 
-    def _worker_traffic(self) -> dict:
-        return self._run_quietly(tcp_traffic_on_worker)
+    def _worker_counters(self) -> tuple[dict, dict]:
+        """Every worker's TCP traffic and thread CPU, by address, read in one ``Client.run``."""
+        counters = self._run_quietly(worker_counters)
+        return ({a: c["traffic"] for a, c in counters.items()}, {a: c["threads"] for a, c in counters.items()})
 
     def _run_quietly(self, function) -> dict:
         """``Client.run(function)`` on every worker; {} when one is lost meanwhile (only a figure is missed)."""
@@ -258,16 +262,18 @@ class DaskEngine(Engine):
         except Exception:
             return {}
 
-    def _settled_transitions(self, limit_s: float = 2.0) -> int | None:
+    def _settled_transitions(self, last: int | None, since: float, limit_s: float = 2.0) -> int | None:
         """The scheduler's transition count once the scattered futures' releases have landed.
 
         The client releases those keys asynchronously (batched messages), so the count read
-        right after placement can still grow by a few forget transitions that belong to it.
+        right after placement can still grow by a few forget transitions that belong to it:
+        read again at least ``SETTLE_S`` after the reading ``last`` taken at ``since``
+        (``time.monotonic``) until two agree.
         """
-        last, deadline = self._scheduler_transitions(), time.monotonic() + limit_s
+        deadline = since + limit_s
         while last is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            now = self._scheduler_transitions()
+            time.sleep(max(0.0, since + SETTLE_S - time.monotonic()))
+            since, now = time.monotonic(), self._scheduler_transitions()
             if now == last:
                 break
             last = now
@@ -286,8 +292,7 @@ class DaskEngine(Engine):
         if self.client is None:
             return {"mode": mode}
         transitions = self._scheduler_transitions()
-        traffic = self._worker_traffic()
-        threads = self._run_quietly(thread_cpu)
+        traffic, threads = self._worker_counters()
         addresses = set(self._workers_at_start) | {p.address for p in self.placements.values()}
         replacements = addresses - set(self._workers_at_start)
         if replacements:  # workers that joined to take a lost shard

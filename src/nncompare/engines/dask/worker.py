@@ -17,7 +17,7 @@ from nncompare.trainer import ShardTrainer
 
 #: Environment variables that decide a worker's speed: glibc's malloc tuning and BLAS threads.
 WATCHED_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX",
-               "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+               "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMPY_MADVISE_HUGEPAGE")
 
 
 def tcp_traffic() -> dict:
@@ -63,6 +63,11 @@ def tcp_traffic_on_worker(dask_worker=None) -> dict:
         traffic["tasks"] = len(dask_worker.state.tasks)
         traffic["actors"] = len(dask_worker.state.actors)
     return traffic
+
+
+def worker_counters(dask_worker=None) -> dict:
+    """The counters read before and after training, in one ``Client.run`` round trip: traffic and thread CPU."""
+    return {"traffic": tcp_traffic_on_worker(dask_worker), "threads": thread_cpu(dask_worker)}
 
 
 def dask_setup(worker) -> None:

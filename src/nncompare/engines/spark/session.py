@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from urllib.parse import urlparse
 
 from nncompare.errors import EngineError, UsageError
+from nncompare.trainer import WORKER_ENV
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ def session_conf(spec, cluster: str | None = None, *, dashboard: bool = False) -
     }
     for name in _BLAS_ENV:
         conf[f"spark.executorEnv.{name}"] = str(c)
+    for name, value in WORKER_ENV.items():
+        conf[f"spark.executorEnv.{name}"] = value
     if topo.memory_per_worker_bytes:
         conf["spark.executor.memory"] = f"{max(1, topo.memory_per_worker_bytes // 2**20)}m"
     if is_loopback(cluster):
