@@ -204,12 +204,23 @@ def hog_the_gil(clone: Path, engine: str) -> Path:
 
 
 BLAS_LIMIT = "with blas_threads(self.cores):"
+#: where each engine hands ``--cores`` to the trainers it creates
+CORES_HANDED = {"local": "cores = self.spec.topology.cores_per_worker",
+                "dask": "self.spec.topology.cores_per_worker, self._rounds_per_epoch,",
+                "spark": "self.spec.topology.cores_per_worker, rounds_per_epoch, idle_s))"}
 
 
-def lose_parallelism(clone: Path) -> Path:
-    """Every trainer holds BLAS to one thread, whatever ``--cores`` asked for: lost parallelism."""
-    path = clone / "src" / "nncompare" / "trainer.py"
+def lose_parallelism(clone: Path, engine: str | None = None) -> Path:
+    """BLAS held to one thread whatever ``--cores`` asked for: lost parallelism.
+
+    Without ``engine`` every trainer does it; with one, that engine hands its trainers one core.
+    """
+    if engine is None:
+        path, was, now = clone / "src" / "nncompare" / "trainer.py", BLAS_LIMIT, "with blas_threads(1):"
+    else:
+        path, was = engine_module(clone, engine), CORES_HANDED[engine]
+        now = was.replace("self.spec.topology.cores_per_worker", "1")
     text = path.read_text()
-    assert BLAS_LIMIT in text, f"trainer.py no longer says {BLAS_LIMIT!r}; update tests/slowdowns.py"
-    path.write_text(text.replace(BLAS_LIMIT, "with blas_threads(1):  # throwaway regression: BLAS on one thread"))
+    assert was in text, f"{path.name} no longer says {was!r}; update tests/slowdowns.py"
+    path.write_text(text.replace(was, now, 1) + "\n# throwaway regression: BLAS held to one thread\n")
     return path

@@ -161,7 +161,8 @@ def test_gate_on_real_builds_fails_dask_rounds_that_wait_50_percent_longer(tmp_p
     "slow_down(clone, 'spark', 'cpu', 0.2)", "slow_down_workers(clone, 'cpu', 0.2)",
     "slow_down_workers(clone, 'wait', 0.2)", "slow_transfer(clone, 'dask', 0.05)",
     "slow_transfer(clone, 'spark', 0.05)", "hog_the_gil(clone, 'local')", "break_accuracy(clone)",
-    "lose_parallelism(clone)",
+    "lose_parallelism(clone)", "lose_parallelism(clone, 'local')", "lose_parallelism(clone, 'dask')",
+    "lose_parallelism(clone, 'spark')",
 ])
 def test_each_throwaway_regression_still_applies_to_this_tree(tmp_path, change):
     """The hand-run proofs (tools/gate_trial.py) patch this tree's modules; a rename must break here, not there."""

@@ -11,7 +11,9 @@ Measures, one after another in one sitting (so the load is shared), on Fashion-M
   each scaling its own, before and after the engines (``floor.floor_placement``);
 * per engine: a bare ``LocalCluster`` / ``SparkSession`` start-up (through a first task),
   the same with the training stack (numpy, scikit-learn) imported by its workers as the
-  engine's are, then the engine's whole job, each in a fresh interpreter;
+  engine's are, then the engine's whole job, then both bare start-ups again, each in a fresh
+  interpreter (a bare figure is the mean of the two around the engine: a JVM's start-up
+  alone varies by 15 % from one try to the next here);
 
 and prints each engine's steady epoch, placement, start-up and whole run against the floor,
 with the worker's own ``partial_fit`` (wall and CPU) to tell slower compute from overhead,
@@ -77,8 +79,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--floor-epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=9, help="The engines' epochs (the first is not steady).")
+    parser.add_argument("--floor-epochs", type=int, default=6, help="The floor's timed epochs, after a warm-up one.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--engines", default="dask,spark")
     parser.add_argument("--out", default=None)
@@ -92,11 +94,14 @@ def main(argv=None) -> int:
     placed = [floor.floor_placement(spec_for("local", args), args.data_dir)]
     runs = {}
     for engine in engines:
-        bare = floor.bare_startup(engine, args.workers)
-        stack = floor.bare_startup(engine, args.workers, training_stack=True)
+        bare = [floor.bare_startup(engine, args.workers)["startup_s"]]
+        stack = [floor.bare_startup(engine, args.workers, training_stack=True)["startup_s"]]
         record = floor.engine_run(spec_for(engine, args), args.data_dir)
+        stack.append(floor.bare_startup(engine, args.workers, training_stack=True)["startup_s"])
+        bare.append(floor.bare_startup(engine, args.workers)["startup_s"])
         floors.append(floor.floor_epoch(spec_for("local", args), args.data_dir, epochs=args.floor_epochs))
-        runs[engine] = {"bare_startup_s": bare["startup_s"], "bare_stack_startup_s": stack["startup_s"],
+        runs[engine] = {"bare_startup_s": statistics.mean(bare), "bare_stack_startup_s": statistics.mean(stack),
+                        "bare_startups_s": bare, "bare_stack_startups_s": stack,
                         **engine_figures(record), "floor_epoch_s": statistics.mean(f["epoch_s"] for f in floors[-2:]),
                         "floor_cpu_s": statistics.mean(f["cpu_s"] for f in floors[-2:]),
                         "floor_active_s": statistics.mean(f["epoch_s"] - f["runqueue_s"] for f in floors[-2:]),
@@ -117,9 +122,10 @@ def main(argv=None) -> int:
           f"scale them): {floor_place_s:.3f} s (before {placed[0]['placement_s']:.3f}, after {placed[1]['placement_s']:.3f})")
     for engine in engines:
         name = "LocalCluster" if engine == "dask" else "SparkSession local"
-        print(f"floor start-up ({engine}: bare {name} of {args.workers} x 1 core, through a first task): "
-              f"{runs[engine]['bare_startup_s']:.2f} s; with its workers importing numpy and scikit-learn: "
-              f"{runs[engine]['bare_stack_startup_s']:.2f} s")
+        fig = runs[engine]
+        print(f"floor start-up ({engine}: bare {name} of {args.workers} x 1 core, through a first task, before and "
+              f"after the engine): {' / '.join(f'{v:.2f}' for v in fig['bare_startups_s'])} s; with its workers "
+              f"importing numpy and scikit-learn: {' / '.join(f'{v:.2f}' for v in fig['bare_stack_startups_s'])} s")
     print()
     print(f"{'engine':7} {'epoch s':>8} {'/floor':>7} {'compute s':>10} {'/floor':>7} {'CPU s':>6} {'/floor':>7} "
           f"{'place s':>8} {'start s':>8} {'/bare':>6} {'/+stack':>7} {'whole s':>8} {'floor whole':>12}")
