@@ -84,11 +84,11 @@ def floor_epoch(spec, data_dir=None, epochs: int = 4) -> dict:
     """
     from multiprocessing import get_context
 
+    from nncompare.trainer import WORKER_ENV
+
     ctx = get_context("spawn")
     workers = spec.topology.workers
     barrier, results = ctx.Barrier(workers), ctx.Queue()
-    from nncompare.trainer import WORKER_ENV
-
     saved = {k: os.environ.get(k) for k in (*BLAS_ENV, *WORKER_ENV)}
     # spawned children read these as they import numpy: one BLAS thread, the engines' worker environment
     os.environ.update({**dict.fromkeys(BLAS_ENV, "1"), **WORKER_ENV})

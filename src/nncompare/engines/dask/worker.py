@@ -100,21 +100,20 @@ def quiet_for_shutdown(dask_worker=None) -> None:
 def thread_cpu(dask_worker=None) -> dict:
     """CPU seconds of each thread of this process so far, by Python thread name (``Client.run`` target).
 
-    Read from ``/proc/self/task/<tid>/stat`` (Linux); threads Python did not start (BLAS
-    pools, for one) are summed under ``"(native)"``. Shows what besides ``partial_fit``
-    takes a worker's CPU: the event loop, the profiler, the executor threads.
+    The on-CPU time of :func:`nncompare.clocks.thread_clocks`, the reading the trainer takes
+    around each round; threads Python did not start (BLAS pools, for one) are summed under
+    ``"(native)"``. Shows what besides ``partial_fit`` takes a worker's CPU: the event loop,
+    the profiler, the executor threads.
     """
     import threading
 
-    from nncompare.clocks import each_thread
+    from nncompare.clocks import thread_clocks
 
-    tick = os.sysconf("SC_CLK_TCK")
     names = {t.native_id: t.name for t in threading.enumerate()}
     out: dict[str, float] = {}
-    for tid, stat in each_thread("stat"):
-        fields = stat.rsplit(b")", 1)[1].split()
+    for tid, (on_cpu, _) in thread_clocks().items():
         name = names.get(tid, "(native)")
-        out[name] = round(out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick, 3)  # utime + stime
+        out[name] = round(out.get(name, 0.0) + on_cpu, 3)
     return out
 
 
