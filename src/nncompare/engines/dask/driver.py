@@ -80,8 +80,7 @@ class DaskEngine(Engine):
         self._malloc_pinned: list[str] = []
         self._recoveries: list[dict] = []
         self._round_stats: list[tuple[RoundPosition, dict]] = []
-        self._traffic_after_place: dict = {}
-        self._threads_after_place: dict = {}
+        self._counters_after_place: dict = {}  # address -> worker_counters(), read at the end of placement
         self._transitions_after_place: int | None = None
         self._placement_s: dict[int, float] = {}
 
@@ -118,7 +117,7 @@ class DaskEngine(Engine):
             self._finish_placement(placement, started)
         # the baselines of the training's counters; the workers' are read while the scheduler's settles
         first, since = self._scheduler_transitions(), time.monotonic()
-        self._traffic_after_place, self._threads_after_place = self._worker_counters()
+        self._counters_after_place = self._run_quietly(worker_counters)
         self._transitions_after_place = self._settled_transitions(first, since)
 
     def _submit_actor(self, shard: int, address: str, start_round: int = 0) -> tuple[Placement, float]:
@@ -250,11 +249,6 @@ class DaskEngine(Engine):
             raise EngineError(f"lost the Dask scheduler{' at ' + self.cluster if self.cluster else ''}: "
                               f"{type(exc).__name__}: {exc}") from None
 
-    def _worker_counters(self) -> tuple[dict, dict]:
-        """Every worker's TCP traffic and thread CPU, by address, read in one ``Client.run``."""
-        counters = self._run_quietly(worker_counters)
-        return ({a: c["traffic"] for a, c in counters.items()}, {a: c["threads"] for a, c in counters.items()})
-
     def _run_quietly(self, function) -> dict:
         """``Client.run(function)`` on every worker; {} when one is lost meanwhile (only a figure is missed)."""
         try:
@@ -292,7 +286,7 @@ class DaskEngine(Engine):
         if self.client is None:
             return {"mode": mode}
         transitions = self._scheduler_transitions()
-        traffic, threads = self._worker_counters()
+        counters = self._run_quietly(worker_counters)
         addresses = set(self._workers_at_start) | {p.address for p in self.placements.values()}
         replacements = addresses - set(self._workers_at_start)
         if replacements:  # workers that joined to take a lost shard
@@ -305,14 +299,14 @@ class DaskEngine(Engine):
             facts = self._workers_at_start.get(address, {})
             workers[address] = {k: facts.get(k) for k in ("pid", "host", "nthreads", "memory_limit", "env",
                                                           "blas_threads")}
-            before, after = self._traffic_after_place.get(address, {}), traffic.get(address, {})
-            if before.get("received") is not None and after.get("received") is not None:
-                workers[address]["tcp_bytes_received_during_training"] = after["received"] - before["received"]
-                workers[address]["tcp_bytes_sent_during_training"] = after["sent"] - before["sent"]
-            if address in threads and address in self._threads_after_place:
-                before = self._threads_after_place[address]
+            before, after = self._counters_after_place.get(address), counters.get(address)
+            if before is not None and after is not None:
+                was, now = before["traffic"], after["traffic"]
+                if was.get("received") is not None and now.get("received") is not None:
+                    workers[address]["tcp_bytes_received_during_training"] = now["received"] - was["received"]
+                    workers[address]["tcp_bytes_sent_during_training"] = now["sent"] - was["sent"]
                 workers[address]["thread_cpu_s_during_training"] = {
-                    name: round(cpu - before.get(name, 0.0), 3) for name, cpu in threads[address].items()}
+                    name: round(cpu - before["threads"].get(name, 0.0), 3) for name, cpu in after["threads"].items()}
             workers[address]["shards"] = sorted(i for i, p in self.placements.items() if p.address == address)
         return {
             "mode": mode,
