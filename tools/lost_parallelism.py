@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 
 import numpy as np
 
 from nncompare.data import locate
+from nncompare.errors import NNCompareError
 from nncompare.idx import read_images, read_labels
 from nncompare.job import ModelSpec
 from nncompare.trainer import ShardTrainer
@@ -27,8 +29,14 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=30000, help="Shard size (a 2-worker shard of the 60k is 30000).")
     parser.add_argument("--rounds", type=int, default=6, help="Timed rounds per trainer.")
     args = parser.parse_args()
-
-    files = locate("fashion-mnist", splits=("train",), download=False)
+    if args.samples < 1 or args.rounds < 1:
+        print("lost_parallelism: error: --samples and --rounds must be at least 1", file=sys.stderr)
+        return 2  # bad input, as the nncompare CLI answers it
+    try:
+        files = locate("fashion-mnist", splits=("train",), download=False)
+    except NNCompareError as exc:
+        print(f"lost_parallelism: error: {exc}", file=sys.stderr)
+        return 2
     x = read_images(files["train_images"]).reshape(-1, 784)[:args.samples]
     y = read_labels(files["train_labels"])[:args.samples]
     trainers = {cores: ShardTrainer(0, x, y, np.arange(10), ModelSpec(), cores=cores) for cores in (1, 2)}
