@@ -1,12 +1,15 @@
-"""What ``nncompare gate`` compares: steady epochs in load-corrected seconds, and test error.
+"""What ``nncompare gate`` compares: steady epochs over this machine's floor, and test error.
 
-``SteadyEpochs.time_epochs`` times ``EPOCHS`` steady epochs on each engine (quick grid, 2 workers
+``SteadyEpochs.time_epochs`` runs ``EPOCHS`` steady epochs on each engine (quick grid, 2 workers
 x 1 core) on one started cluster, so a sample pays one cluster start, not one per epoch. Its
-clock is not the wall clock but the training run's load-corrected seconds
-(``training.load_corrected_s``: wall time less the run-queue delay of the driver thread and of
-each round's critical worker), so a busy machine hardly moves it while a sleep, a lock, a slow
-transfer or more CPU all still show. One sample per round; asv interleaves the rounds of the two
-commits (base, head, head, base, ...), and the gate pairs them round by round.
+clock is not the wall clock. Each epoch's load-corrected seconds (``training.load_corrected_s``:
+wall time less the run-queue delay of the driver and of each round's critical worker) are
+divided by a floor pass run right after it (``reference.FloorReference``: plain 1-thread
+``partial_fit`` in as many processes as the engine trains side by side), so a sample is the
+epochs' cost in **floor epochs**. asv labels it seconds; it is a ratio. A busy machine or a slow
+spell of the host slows the floor as much as the epoch, while a sleep, a lock, a slow transfer or
+more CPU in the commit slows only the epoch. One sample per round; asv interleaves the rounds
+of the two commits (base, head, head, base, ...), and the gate pairs them round by round.
 
 ``GateAccuracy.track_test_error`` is the quick grid's 5-epoch job of the engine, once per commit:
 an error rate, so that bigger is worse, as asv assumes.
@@ -18,6 +21,7 @@ an error rate, so that bigger is worse, as asv assumes.
 from __future__ import annotations
 
 from . import common
+from .reference import FloorReference
 
 ENGINES = common.ENGINES
 WORKERS, CORES, MEMORY = 2, 1, "2g"
@@ -29,23 +33,23 @@ EPOCHS = 8  # timed per sample, after one warm-up epoch: cheap next to the sampl
 # 3 rounds of 5 epochs on this machine when quiet (docs/benchmarks.md has the figures for 4 x 8).
 ROUNDS = 4
 
-_RUN = None  # the sample's TrainingRun, read by the clock below
+_RUN = None  # the sample's TrainingRun
+_FLOOR = None  # its FloorReference
+_IN_FLOORS: list[float] = []  # each timed epoch's load-corrected seconds over the floor pass after it
 
 
-def load_corrected_clock() -> float:
-    """Load-corrected seconds trained so far by this process's run (asv reads it around a sample)."""
-    if _RUN is None:
-        return 0.0
-    return sum(c["active_s"] for c in _RUN.epoch_clocks)
+def floor_epochs_clock() -> float:
+    """Floor epochs trained so far by this process's run (asv reads it around a sample)."""
+    return sum(_IN_FLOORS)
 
 
 class SteadyEpochs:
-    """``EPOCHS`` steady epochs (rounds + averaging) after a warm-up epoch, in load-corrected seconds."""
+    """``EPOCHS`` steady epochs (rounds + averaging) after a warm-up epoch, in floor epochs."""
 
     params = [ENGINES, [WORKERS], [CORES], [MEMORY]]
     param_names = common.TOPOLOGY_NAMES
     timeout = common.GRID["timeout"]
-    timer = staticmethod(load_corrected_clock)
+    timer = staticmethod(floor_epochs_clock)
     rounds = ROUNDS
     repeat = 1
     number = 1
@@ -53,18 +57,26 @@ class SteadyEpochs:
     warmup_time = 0
 
     def setup(self, engine, workers, cores, memory):
-        global _RUN
+        global _RUN, _FLOOR
         common.skip_if_cannot_run(engine, workers, cores, memory, None)  # the gate pairs commits within one run
+        data = common.dataset()
+        # started first: its processes import scikit-learn while the engine starts
+        _FLOOR = FloorReference(data.x_train, data.y_train, data.classes, 1 if engine == "local" else workers,
+                                shard_rows=len(data.x_train) // workers)
         _RUN = common.training_run(common.job_spec(engine, workers, cores, memory, epochs=EPOCHS + 1))
         _RUN.epoch(evaluate=False)  # placement, initialisation, the first partial_fit calls
+        _FLOOR.wait_ready()
 
     def time_epochs(self, engine, workers, cores, memory):
         for _ in range(EPOCHS):
             _RUN.epoch(evaluate=False)
+            _IN_FLOORS.append(_RUN.epoch_clocks[-1]["active_s"] / _FLOOR.pass_s())
 
     def teardown(self, engine, workers, cores, memory):
         if _RUN is not None:
             _RUN.close()
+        if _FLOOR is not None:
+            _FLOOR.close()
 
 
 class GateAccuracy:
