@@ -7,17 +7,22 @@ workers' caches). Asv's paired samples of two commits are a minute apart, often 
 spell and one not. :class:`FloorReference` runs plain 1-thread ``MLPClassifier.partial_fit``
 passes in W processes at once, right after each epoch, on the machine as the epoch found it;
 the epoch's load-corrected time over that pass's is what the gate compares
-(docs/benchmarks.md, "The gate's measure").
+(docs/benchmarks.md, "The floor-relative measure").
 
 The reference is this suite's own code (numpy, scikit-learn, fixed hyperparameters), never the
-commit's: a commit cannot speed up or slow down what it is measured against. Its processes wait
-on a pipe while the engine trains, so they take no CPU from it.
+commit's: a commit cannot speed up or slow down what it is measured against. Each process runs
+this file as a script (asv imports benchmark modules through its own importer, which a
+multiprocessing child would not have), reads its chunk from a file, and waits on its stdin
+while the engine trains, so it takes no CPU from it.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import select
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -25,7 +30,10 @@ import numpy as np
 #: rows of each process's chunk at most: a third of a 2-worker Fashion-MNIST shard, about 0.13 s here
 CHUNK_ROWS = 10_000
 HIDDEN, BATCH = (100,), 200  # the quick grid's model, fixed here so that no commit moves the floor
-START_TIMEOUT_S = 300
+ANSWER_TIMEOUT_S = 300
+#: the floor processes' environment: one BLAS thread, and small pages as the engines' workers have
+FLOOR_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+             "NUMPY_MADVISE_HUGEPAGE": "0"}
 
 
 def _thread_runqueue_s() -> float:
@@ -37,34 +45,26 @@ def _thread_runqueue_s() -> float:
         return 0.0
 
 
-def _floor_process(conn, x, y, classes) -> None:
-    """Train a plain classifier on ``x`` once per "go", answering its load-corrected seconds."""
+def serve(chunk_path: str) -> None:
+    """The floor process: train on the chunk once per ``go`` line, answer its load-corrected seconds."""
     import warnings
 
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
 
+    with np.load(chunk_path) as chunk:
+        x, y, classes = chunk["x"], chunk["y"], chunk["classes"]
     warnings.simplefilter("ignore")  # partial_fit's convergence warnings
     model = MLPClassifier(hidden_layer_sizes=HIDDEN, batch_size=BATCH, random_state=0)
     with threadpool_limits(1):
         model.partial_fit(x, y, classes=classes)  # initialisation, first-touch pages: not timed
-        conn.send("ready")
-        while _told_to_go(conn):
+        print("ready", flush=True)
+        for line in sys.stdin:
+            if line.strip() != "go":
+                break
             wall, waited = time.perf_counter(), _thread_runqueue_s()
             model.partial_fit(x, y)
-            conn.send((time.perf_counter() - wall) - (_thread_runqueue_s() - waited))
-
-
-def _told_to_go(conn) -> bool:
-    try:
-        return conn.recv() == "go"
-    except EOFError:  # the benchmark process is gone
-        return False
-
-
-#: the floor processes' environment: one BLAS thread, and small pages as the engines' workers have
-FLOOR_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-             "NUMPY_MADVISE_HUGEPAGE": "0"}
+            print((time.perf_counter() - wall) - (_thread_runqueue_s() - waited), flush=True)
 
 
 class FloorReference:
@@ -80,44 +80,31 @@ class FloorReference:
             raise ValueError("a floor needs at least one process and one row per shard")
         self.chunk_rows = min(CHUNK_ROWS, shard_rows, len(x) // processes)
         self.scale = shard_rows / self.chunk_rows
-        ctx = multiprocessing.get_context("spawn")  # no inherited threads, no inherited BLAS pool
-        self._pipes, self._procs = [], []
-        saved = {name: os.environ.get(name) for name in FLOOR_ENV}
-        os.environ.update(FLOOR_ENV)  # a spawned child reads these as it imports numpy
-        try:
-            self._spawn(ctx, x, y, classes, processes)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        self._dir = tempfile.TemporaryDirectory(prefix="nncompare-floor-")
+        self._procs: list[subprocess.Popen] = []
         self._started = False
-
-    def _spawn(self, ctx, x, y, classes, processes: int) -> None:
+        env = dict(os.environ, **FLOOR_ENV)
         for i in range(processes):
             rows = slice(i * self.chunk_rows, (i + 1) * self.chunk_rows)
-            ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_floor_process, daemon=True, name=f"gate-floor-{i}",
-                               args=(theirs, np.ascontiguousarray(x[rows], dtype=np.float32), y[rows], classes))
-            proc.start()
-            theirs.close()
-            self._pipes.append(ours)
-            self._procs.append(proc)
+            path = os.path.join(self._dir.name, f"chunk{i}.npz")
+            np.savez(path, x=np.ascontiguousarray(x[rows], dtype=np.float32), y=y[rows], classes=classes)
+            self._procs.append(subprocess.Popen([sys.executable, __file__, path], env=env, text=True,
+                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE))
 
-    def _receive(self, pipe, timeout: float):
-        try:
-            if pipe.poll(timeout):
-                return pipe.recv()
-        except EOFError:
-            raise RuntimeError("the gate's floor process died") from None
-        raise RuntimeError(f"the gate's floor process did not answer in {timeout:.0f} s")
+    def _answer(self, proc: subprocess.Popen) -> str:
+        ready, _, _ = select.select([proc.stdout], [], [], ANSWER_TIMEOUT_S)
+        line = proc.stdout.readline() if ready else None
+        if line is None:
+            raise RuntimeError(f"the gate's floor process did not answer in {ANSWER_TIMEOUT_S} s")
+        if not line:
+            raise RuntimeError(f"the gate's floor process died (exit code {proc.wait()})")
+        return line.strip()
 
     def wait_ready(self) -> None:
         """Block until every process has initialised its model (call after the engine's own start)."""
-        for pipe in self._pipes:
-            if self._receive(pipe, START_TIMEOUT_S) != "ready":
-                raise RuntimeError("the gate's floor process failed to start")
+        for proc in self._procs:
+            if self._answer(proc) != "ready":
+                raise RuntimeError("the gate's floor process did not start")
         self._started = True
 
     def pass_s(self) -> float:
@@ -125,23 +112,28 @@ class FloorReference:
         if not self._started:
             self.wait_ready()
         try:
-            for pipe in self._pipes:
-                pipe.send("go")
-        except OSError:  # a broken pipe: the process is gone
-            raise RuntimeError("the gate's floor process died") from None
-        slowest = max(self._receive(pipe, START_TIMEOUT_S) for pipe in self._pipes)
-        return slowest * self.scale
+            for proc in self._procs:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError(f"the gate's floor process died (exit code {proc.wait()})") from None
+        return max(float(self._answer(proc)) for proc in self._procs) * self.scale
 
     def close(self) -> None:
-        for pipe in self._pipes:
-            try:
-                pipe.send("stop")
-            except OSError:
-                pass
-            pipe.close()
         for proc in self._procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
+            try:
+                proc.stdin.close()  # end of input: the process leaves its loop
+            except BrokenPipeError:
+                pass
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.join()
-        self._pipes, self._procs = [], []
+                proc.wait()
+            proc.stdout.close()
+        self._procs = []
+        self._dir.cleanup()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

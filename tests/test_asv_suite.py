@@ -58,6 +58,16 @@ def test_asv_check_finds_every_benchmark(asv_env):
     assert done.returncode == 0 and "No problems found" in done.stdout, done.stdout + done.stderr
 
 
+def test_the_gate_sample_runs_under_asvs_own_importer(asv_env):
+    """asv imports benchmark modules through a meta-path importer that child processes lack: the
+    gate's floor processes must start all the same (a spawned child once died there unseen)."""
+    bench = r"gate\.SteadyEpochs\.time_epochs\('local'"
+    done = asv("run", "--python=same", "--quick", "--show-stderr", "-b", bench, env=asv_env, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "failed" not in out, out
+    assert "gate.SteadyEpochs.time_epochs" in out
+
+
 @pytest.mark.slow
 def test_quick_run_in_this_env_on_the_local_engine(asv_env, tmp_path):
     """`asv run --python=same --quick` on a tiny selection: one steady epoch, on digits and only digits."""

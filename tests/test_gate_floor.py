@@ -29,7 +29,7 @@ def test_a_pass_trains_every_process_once_and_scales_its_chunk_to_a_shard():
         assert floor.chunk_rows == min(CHUNK_ROWS, len(x) // 2) and floor.scale == 1.0
         passes = [floor.pass_s() for _ in range(3)]
         assert all(0 < p < 60 for p in passes)
-        assert all(proc.is_alive() for proc in floor._procs)
+        assert all(proc.poll() is None for proc in floor._procs)
     finally:
         floor.close()
     assert not floor._procs
@@ -50,7 +50,7 @@ def test_a_floor_process_that_dies_is_an_error_not_a_hang():
     try:
         floor.wait_ready()
         floor._procs[1].kill()  # the fault, injected here
-        floor._procs[1].join()
+        floor._procs[1].wait()
         with pytest.raises(RuntimeError, match="floor process died"):
             floor.pass_s()
     finally:
