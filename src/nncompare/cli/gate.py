@@ -1,7 +1,7 @@
 """``nncompare gate``: benchmark a base commit against the current one and fail on a regression.
 
 asv builds both commits into its own environment and runs the gate's benchmarks
-(``benchmarks/gate.py``: every engine's steady epochs in load-corrected seconds, its test error,
+(``benchmarks/gate.py``: every engine's steady epochs over a floor measured beside them, its test error,
 and the cores its workers' BLAS left idle) in interleaved rounds; :mod:`nncompare.gate.judge`
 judges the results. Exit status: 0 pass, 1 slower (or lost parallelism), 2 bad arguments,
 3 accuracy dropped, 4 a benchmark failed on the head commit (or the head did not build).
@@ -18,7 +18,7 @@ from nncompare.errors import EngineError, NNCompareError, UsageError
 from nncompare.gate import asvrun
 from nncompare.gate.judge import BROKEN, LESS_ACCURATE, PASS, SLOWER, exit_code, judge
 
-# Every engine's steady epochs (load-corrected seconds), test error and idle cores on the quick grid.
+# Every engine's steady epochs (in floor epochs), test error and idle cores on the quick grid.
 DEFAULT_BENCH = r"^gate\."
 MAX_ERROR_RISE = 0.01
 OUTCOMES = {SLOWER: "slower than the base", LESS_ACCURATE: "less accurate than the base",
