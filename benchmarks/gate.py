@@ -59,9 +59,13 @@ class SteadyEpochs:
     def setup(self, engine, workers, cores, memory):
         global _RUN, _FLOOR
         common.skip_if_cannot_run(engine, workers, cores, memory, None)  # the gate pairs commits within one run
+        from nncompare.engines import engine_class
+
         data = common.dataset()
-        # started first: its processes import scikit-learn while the engine starts
-        _FLOOR = FloorReference(data.x_train, data.y_train, data.classes, 1 if engine == "local" else workers,
+        # as many floor processes as the engine trains shards side by side (``Engine.concurrent``);
+        # started first: they import scikit-learn while the engine starts
+        side_by_side = workers if engine_class(engine).concurrent else 1
+        _FLOOR = FloorReference(data.x_train, data.y_train, data.classes, side_by_side,
                                 shard_rows=len(data.x_train) // workers)
         _RUN = common.training_run(common.job_spec(engine, workers, cores, memory, epochs=EPOCHS + 1))
         _RUN.epoch(evaluate=False)  # placement, initialisation, the first partial_fit calls
