@@ -46,12 +46,20 @@ DATASETS = [*DATASET_PREFERENCE, "digits"]
 # (cores, workers, memory) configurations; "timeout" bounds one benchmark's process (s).
 GRIDS = {
     "quick": {
-        "workers": [1, 2], "cores": [1], "memory": ["2g"], "epochs": [5],
-        "configs": None, "timeout": 900,
+        "workers": [1, 2],
+        "cores": [1],
+        "memory": ["2g"],
+        "epochs": [5],
+        "configs": None,
+        "timeout": 900,
     },
     "paper": {
-        "workers": [5, 7, 9], "cores": [4, 5, 6], "memory": ["11g", "13g", "19g"], "epochs": [10, 100, 1000, 10000],
-        "configs": {(4, 9, "11g"), (5, 7, "13g"), (6, 5, "19g")}, "timeout": 7 * 24 * 3600,
+        "workers": [5, 7, 9],
+        "cores": [4, 5, 6],
+        "memory": ["11g", "13g", "19g"],
+        "epochs": [10, 100, 1000, 10000],
+        "configs": {(4, 9, "11g"), (5, 7, "13g"), (6, 5, "19g")},
+        "timeout": 7 * 24 * 3600,
     },
 }
 
@@ -121,7 +129,9 @@ def skip_reason(engine: str, workers: int, cores: int, memory: str, dataset: str
     # the local engine runs its shards one after another; the others run them side by side
     need_cores = cores if engine == "local" else workers * cores
     if need_cores > have_cores:
-        return f"{engine} with {workers} workers x {cores} cores needs {need_cores} cores; this machine has {have_cores}"
+        return (
+            f"{engine} with {workers} workers x {cores} cores needs {need_cores} cores; this machine has {have_cores}"
+        )
     if engine != "local":
         import psutil
 
@@ -184,8 +194,9 @@ def training_run(spec):
     from nncompare.engines import create_engine
     from nncompare.training import TrainingRun
 
-    run = TrainingRun(spec, dataset(), create_engine(spec, cluster_address(spec.engine)),
-                      cluster=cluster_address(spec.engine))
+    run = TrainingRun(
+        spec, dataset(), create_engine(spec, cluster_address(spec.engine)), cluster=cluster_address(spec.engine)
+    )
     try:
         run.start()
     except BaseException:
@@ -194,17 +205,36 @@ def training_run(spec):
     return run
 
 
-def run_in_child(engine: str, workers: int, cores: int, memory: str, epochs: int, timeout: float,
-                 extra: tuple[str, ...] = ()) -> dict:
+def run_in_child(
+    engine: str, workers: int, cores: int, memory: str, epochs: int, timeout: float, extra: tuple[str, ...] = ()
+) -> dict:
     """Run one whole job in a fresh process with the CLI and return its record.
 
     A fresh process per job, because the driver's peak RSS is a per-process high-water mark:
     jobs run one after another in one process would each report the largest so far.
     Returns ``{"error": ...}`` when the job fails. ``extra``: more ``nncompare run`` options.
     """
-    args = [sys.executable, "-c", "from nncompare.cli import main; main()", "run", "--json", "--quiet",
-            "--engine", engine, "--dataset", dataset_name(), "--epochs", str(epochs),
-            "--workers", str(workers), "--cores", str(cores), "--memory", memory, *extra]
+    args = [
+        sys.executable,
+        "-c",
+        "from nncompare.cli import main; main()",
+        "run",
+        "--json",
+        "--quiet",
+        "--engine",
+        engine,
+        "--dataset",
+        dataset_name(),
+        "--epochs",
+        str(epochs),
+        "--workers",
+        str(workers),
+        "--cores",
+        str(cores),
+        "--memory",
+        memory,
+        *extra,
+    ]
     if cluster_address(engine):
         args += ["--cluster", cluster_address(engine)]
     try:

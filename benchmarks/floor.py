@@ -20,9 +20,14 @@ FLOOR_ENGINES = ["dask", "spark"]
 def _spec(engine: str):
     from nncompare.job import JobSpec, ModelSpec, Topology
 
-    return JobSpec(dataset=common.dataset_name(), engine=engine, epochs=EPOCHS, convergence_stop=False,
-                   model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
-                   topology=Topology(workers=WORKERS, cores_per_worker=1))
+    return JobSpec(
+        dataset=common.dataset_name(),
+        engine=engine,
+        epochs=EPOCHS,
+        convergence_stop=False,
+        model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
+        topology=Topology(workers=WORKERS, cores_per_worker=1),
+    )
 
 
 class EpochOverFloor:

@@ -65,8 +65,9 @@ class SteadyEpochs:
         # as many floor processes as the engine trains shards side by side (``Engine.concurrent``);
         # started first: they import scikit-learn while the engine starts
         side_by_side = workers if engine_class(engine).concurrent else 1
-        _FLOOR = FloorReference(data.x_train, data.y_train, data.classes, side_by_side,
-                                shard_rows=len(data.x_train) // workers)
+        _FLOOR = FloorReference(
+            data.x_train, data.y_train, data.classes, side_by_side, shard_rows=len(data.x_train) // workers
+        )
         _RUN = common.training_run(common.job_spec(engine, workers, cores, memory, epochs=EPOCHS + 1))
         _RUN.epoch(evaluate=False)  # placement, initialisation, the first partial_fit calls
         _FLOOR.wait_ready()
@@ -142,8 +143,15 @@ class GateParallelism:
 
     def setup(self, engine):
         common.skip_if_cannot_run(engine, 1, PARALLEL_CORES, MEMORY, None)
-        record = common.run_in_child(engine, 1, PARALLEL_CORES, MEMORY, PARALLEL_EPOCHS, common.GRID["timeout"],
-                                     extra=("--train-samples", str(PARALLEL_SAMPLES)))
+        record = common.run_in_child(
+            engine,
+            1,
+            PARALLEL_CORES,
+            MEMORY,
+            PARALLEL_EPOCHS,
+            common.GRID["timeout"],
+            extra=("--train-samples", str(PARALLEL_SAMPLES)),
+        )
         if "error" in record:
             raise RuntimeError(record["error"])
         self.unused = unused_cores(record, PARALLEL_CORES)

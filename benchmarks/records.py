@@ -125,4 +125,3 @@ class PeakMemory(_Tracks):
         return self.run["peak_rss"][process]
 
     track_peak_rss.unit = "bytes"
-

@@ -32,8 +32,7 @@ CHUNK_ROWS = 10_000
 HIDDEN, BATCH = (100,), 200  # the quick grid's model, fixed here so that no commit moves the floor
 ANSWER_TIMEOUT_S = 300
 #: the floor processes' environment: one BLAS thread, and small pages as the engines' workers have
-FLOOR_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-             "NUMPY_MADVISE_HUGEPAGE": "0"}
+FLOOR_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMPY_MADVISE_HUGEPAGE": "0"}
 
 
 def _thread_runqueue_s() -> float:
@@ -88,8 +87,11 @@ class FloorReference:
             rows = slice(i * self.chunk_rows, (i + 1) * self.chunk_rows)
             path = os.path.join(self._dir.name, f"chunk{i}.npz")
             np.savez(path, x=np.ascontiguousarray(x[rows], dtype=np.float32), y=y[rows], classes=classes)
-            self._procs.append(subprocess.Popen([sys.executable, __file__, path], env=env, text=True,
-                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+            self._procs.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, path], env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                )
+            )
 
     def _answer(self, proc: subprocess.Popen) -> str:
         ready, _, _ = select.select([proc.stdout], [], [], ANSWER_TIMEOUT_S)

@@ -14,12 +14,13 @@ from nncompare.data import CACHE_DIR_ENV, DATA_DIR_ENV, load_dataset, locate
 from nncompare.errors import NNCompareError
 from nncompare.job import JobSpec, ModelSpec, Topology
 
-
 # Read once, before any test's monkeypatch changes them (test_data.py clears both per test).
 DATA_DIR_AT_START = os.environ.get(DATA_DIR_ENV) or None
 CACHE_DIR_AT_START = os.environ.get(CACHE_DIR_ENV) or None
-HOW_TO_GET_FASHION = ("install Debian's package (sudo apt-get install dataset-fashion-mnist), "
-                      "or run: nncompare data fetch --dataset fashion-mnist, or set NNCOMPARE_DATA_DIR")
+HOW_TO_GET_FASHION = (
+    "install Debian's package (sudo apt-get install dataset-fashion-mnist), "
+    "or run: nncompare data fetch --dataset fashion-mnist, or set NNCOMPARE_DATA_DIR"
+)
 
 
 def pytest_configure(config):
@@ -27,7 +28,8 @@ def pytest_configure(config):
     ``--benchmark-only`` or ``--benchmark-enable`` time them. Set here rather than in addopts,
     where ``--benchmark-disable`` made pytest-benchmark refuse ``--benchmark-only``."""
     if config.pluginmanager.hasplugin("benchmark") and not (
-            config.getoption("benchmark_only") or config.getoption("benchmark_enable")):
+        config.getoption("benchmark_only") or config.getoption("benchmark_enable")
+    ):
         config.option.benchmark_disable = True
 
 
@@ -47,8 +49,9 @@ def obtain_fashion_mnist() -> Path:
         try:
             paths = locate("fashion-mnist", data_dir=DATA_DIR_AT_START)
         except NNCompareError as exc:
-            pytest.fail(f"Fashion-MNIST is not at hand and its download failed ({exc}): {HOW_TO_GET_FASHION}",
-                        pytrace=False)
+            pytest.fail(
+                f"Fashion-MNIST is not at hand and its download failed ({exc}): {HOW_TO_GET_FASHION}", pytrace=False
+            )
     folders = {path.parent for path in paths.values()}
     assert len(folders) == 1, f"Fashion-MNIST's files are spread over {sorted(map(str, folders))}"
     return folders.pop()
@@ -74,8 +77,13 @@ def digits():
 @pytest.fixture
 def small_spec() -> JobSpec:
     """A real job small enough for unit tests: digits, 2 workers, a few epochs."""
-    return JobSpec(dataset="digits", engine="local", epochs=3, model=ModelSpec(hidden_layer_sizes=(32,), batch_size=64, learning_rate_init=0.01),
-                   topology=Topology(workers=2, cores_per_worker=1))
+    return JobSpec(
+        dataset="digits",
+        engine="local",
+        epochs=3,
+        model=ModelSpec(hidden_layer_sizes=(32,), batch_size=64, learning_rate_init=0.01),
+        topology=Topology(workers=2, cores_per_worker=1),
+    )
 
 
 @contextlib.contextmanager
@@ -106,4 +114,3 @@ def loopback_server(handle):
         stop.set()
         thread.join(5)
         server.close()
-

@@ -56,9 +56,17 @@ def engine_module(clone: Path, engine: str) -> Path:
 def slow_down(clone: Path, engine: str, kind: str, fraction: float = 0.20) -> Path:
     assert kind in ("cpu", "wait")
     path = engine_module(clone, engine)
-    path.write_text(path.read_text() + WRAPPER.format(kind=kind, engine=engine, percent=round(100 * fraction),
-                                                      fraction=fraction, cls=CLASSES[engine],
-                                                      spend=SPEND.format(spin=kind == "cpu")))
+    path.write_text(
+        path.read_text()
+        + WRAPPER.format(
+            kind=kind,
+            engine=engine,
+            percent=round(100 * fraction),
+            fraction=fraction,
+            cls=CLASSES[engine],
+            spend=SPEND.format(spin=kind == "cpu"),
+        )
+    )
     return path
 
 
@@ -67,14 +75,17 @@ def break_accuracy(clone: Path) -> Path:
     path = clone / "src" / "nncompare" / "averaging.py"
     source = path.read_text()
     assert "def average_weights(" in source, "averaging.py changed; update tests/slowdowns.py"
-    path.write_text(source + """
+    path.write_text(
+        source
+        + """
 
 _throwaway_average = average_weights
 
 
 def average_weights(*args, **kwargs):  # throwaway regression: the average halved
     return _throwaway_average(*args, **kwargs) * 0.5
-""")
+"""
+    )
     return path
 
 
@@ -102,8 +113,12 @@ def slow_down_workers(clone: Path, kind: str, fraction: float = 0.20) -> Path:
     path = clone / "src" / "nncompare" / "trainer.py"
     source = path.read_text()
     assert "class ShardTrainer" in source and "def train_round(" in source, "trainer.py changed; update slowdowns.py"
-    path.write_text(source + WORKER_WRAPPER.format(kind=kind, percent=round(100 * fraction), fraction=fraction,
-                                                   spend=SPEND.format(spin=kind == "cpu")))
+    path.write_text(
+        source
+        + WORKER_WRAPPER.format(
+            kind=kind, percent=round(100 * fraction), fraction=fraction, spend=SPEND.format(spin=kind == "cpu")
+        )
+    )
     return path
 
 
@@ -205,9 +220,11 @@ def hog_the_gil(clone: Path, engine: str) -> Path:
 
 BLAS_LIMIT = "with blas_threads(self.cores):"
 #: where each engine hands ``--cores`` to the trainers it creates
-CORES_HANDED = {"local": "cores = self.spec.topology.cores_per_worker",
-                "dask": "self.spec.topology.cores_per_worker, self._rounds_per_epoch,",
-                "spark": "self.spec.topology.cores_per_worker, rounds_per_epoch, idle_s))"}
+CORES_HANDED = {
+    "local": "cores = self.spec.topology.cores_per_worker",
+    "dask": "self.spec.topology.cores_per_worker, self._rounds_per_epoch,",
+    "spark": "self.spec.topology.cores_per_worker, rounds_per_epoch, idle_s))",
+}
 
 
 def lose_parallelism(clone: Path, engine: str | None = None) -> Path:

@@ -20,8 +20,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tools" / "asv_history.py"
 GIT_ID = ["-c", "user.name=nncompare test", "-c", "user.email=test@nncompare.invalid"]
 MACHINE = "gh-ubuntu-latest"  # one name per runner class, as the workflow passes it
-FACTS = ["--os", "Linux (GitHub ubuntu-latest)", "--arch", "x86_64", "--cpu", "GitHub-hosted, 4 vCPU",
-         "--num-cpu", "4", "--ram", "16GB"]
+FACTS = [
+    "--os",
+    "Linux (GitHub ubuntu-latest)",
+    "--arch",
+    "x86_64",
+    "--cpu",
+    "GitHub-hosted, 4 vCPU",
+    "--num-cpu",
+    "4",
+    "--ram",
+    "16GB",
+]
 BENCH = r"training\.EpochCPU\.time_epoch\('local', 1,"
 SERIES = "training.EpochCPU.time_epoch"
 FAKE_HOST = """
@@ -35,8 +45,9 @@ if os.environ.get("NNCOMPARE_TEST_HOSTNAME"):  # set by tests/test_asv_history.p
 
 
 def run(*args, cwd, env, timeout=600):
-    done = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
     assert done.returncode == 0, f"{args}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
     return done
 
@@ -66,14 +77,19 @@ def host(tmp_path: Path, remote: Path, name: str) -> tuple[Path, dict]:
     clone = tmp_path / f"clone-{name}"
     git(tmp_path, "clone", "--quiet", "--branch", "main", str(remote), str(clone))
     pythonpath = os.pathsep.join(filter(None, [str(home / "site"), os.environ.get("PYTHONPATH")]))
-    return clone, dict(os.environ, HOME=str(home), PYTHONPATH=pythonpath, NNCOMPARE_TEST_HOSTNAME=f"runner-{name}",
-                       NNCOMPARE_ASV_DATASET="digits")
+    return clone, dict(
+        os.environ,
+        HOME=str(home),
+        PYTHONPATH=pythonpath,
+        NNCOMPARE_TEST_HOSTNAME=f"runner-{name}",
+        NNCOMPARE_ASV_DATASET="digits",
+    )
 
 
 def default_machine_name(clone: Path, env: dict) -> str:
     """What ``asv machine --yes`` (the old workflow's step) would call this host."""
     run(sys.executable, "-m", "asv", "machine", "--yes", cwd=clone, env=env)
-    (name,) = (set(json.loads((Path(env["HOME"]) / ".asv-machine.json").read_text())) - {"version"})
+    (name,) = set(json.loads((Path(env["HOME"]) / ".asv-machine.json").read_text())) - {"version"}
     return name
 
 
@@ -83,8 +99,25 @@ def benchmark_head(clone: Path, env: dict) -> str:
     history("pull", cwd=clone, env=env)
     head = git(clone, "rev-parse", "HEAD")
     # this env's nncompare recorded under HEAD (the workflow builds HEAD in asv's virtualenv)
-    run(sys.executable, "-m", "asv", "run", "--machine", MACHINE, "--python=same", "--set-commit-hash", head,
-        "-b", BENCH, "-a", "rounds=1", "-a", "repeat=3", cwd=clone, env=env)
+    run(
+        sys.executable,
+        "-m",
+        "asv",
+        "run",
+        "--machine",
+        MACHINE,
+        "--python=same",
+        "--set-commit-hash",
+        head,
+        "-b",
+        BENCH,
+        "-a",
+        "rounds=1",
+        "-a",
+        "repeat=3",
+        cwd=clone,
+        env=env,
+    )
     history("push", "--message", f"asv results of {head[:8]} on {MACHINE}", cwd=clone, env=env)
     return head
 

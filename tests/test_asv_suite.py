@@ -18,8 +18,15 @@ from benchmarks import common, records, training  # noqa: E402
 
 def asv(*args, cwd=ROOT, env=None, timeout=600):
     """Run asv from this interpreter with a private HOME (asv keeps its machine file there)."""
-    return subprocess.run([sys.executable, "-m", "asv", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "asv", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -48,8 +55,12 @@ def test_conf_is_what_ci_and_the_gate_rely_on():
     assert conf["repo"] == "." and conf["branches"] == ["main"] and conf["environment_type"] == "virtualenv"
     assert all(conf[k].startswith(".asv/") for k in ("env_dir", "results_dir")) and conf["html_dir"] == "html"
     assert "{wheel_file}[dask,spark]" in conf["install_command"][0]
-    ignored = subprocess.run(["git", "check-ignore", ".asv/results/x.json", "html/index.html", ".asv/env/x"],
-                             cwd=ROOT, capture_output=True, text=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", ".asv/results/x.json", "html/index.html", ".asv/env/x"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert len(ignored.stdout.split()) == 3
 
 
@@ -154,7 +165,9 @@ def test_skipped_and_failed_runs_are_told_apart():
     with pytest.raises(NotImplementedError, match="no java"):
         records.Accuracy().setup({"dataset": "digits", "runs": {key: {"skip": "no java"}}}, *key, "digits")
     with pytest.raises(RuntimeError, match="exit code 1"):
-        records.Accuracy().setup({"dataset": "digits", "runs": {key: {"error": "spark job failed with exit code 1"}}}, *key, "digits")
+        records.Accuracy().setup(
+            {"dataset": "digits", "runs": {key: {"error": "spark job failed with exit code 1"}}}, *key, "digits"
+        )
     with pytest.raises(NotImplementedError, match="uses digits, not fashion-mnist"):
         records.Accuracy().setup({"dataset": "digits", "runs": {}}, *key, "fashion-mnist")
 
@@ -191,14 +204,27 @@ def test_publish_draws_graphs_and_compare_prints_a_table(asv_env, tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     subprocess.run(["git", "checkout", "--quiet", "-B", "main", "HEAD"], cwd=clone, check=True, capture_output=True)
-    commits = subprocess.run(["git", "rev-list", "--max-count=2", "HEAD"], cwd=clone, capture_output=True,
-                             text=True, check=True).stdout.split()[::-1]
+    commits = subprocess.run(
+        ["git", "rev-list", "--max-count=2", "HEAD"], cwd=clone, capture_output=True, text=True, check=True
+    ).stdout.split()[::-1]
     if len(commits) < 2:
         pytest.skip("this clone has a single commit")
     bench = r"training\.EpochCPU\.time_epoch\('local', 1,"
     for commit in commits:  # this env's code, recorded under each commit: enough to draw and compare
-        done = asv("run", "--python=same", "--set-commit-hash", commit, "-b", bench, "-a", "rounds=1", "-a", "repeat=3",
-                   cwd=clone, env=asv_env)
+        done = asv(
+            "run",
+            "--python=same",
+            "--set-commit-hash",
+            commit,
+            "-b",
+            bench,
+            "-a",
+            "rounds=1",
+            "-a",
+            "repeat=3",
+            cwd=clone,
+            env=asv_env,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
     done = asv("publish", cwd=clone, env=asv_env)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -207,15 +233,25 @@ def test_publish_draws_graphs_and_compare_prints_a_table(asv_env, tmp_path):
     assert (html / "graphs" / "summary" / "training.EpochCPU.time_epoch.json").is_file()
     done = asv("compare", *commits, cwd=clone, env=asv_env)
     assert done.returncode == 0, done.stdout + done.stderr
-    row = next(line for line in done.stdout.splitlines() if "training.EpochCPU.time_epoch('local', 1, 1, '2g', 'digits')" in line)
+    row = next(
+        line
+        for line in done.stdout.splitlines()
+        if "training.EpochCPU.time_epoch('local', 1, 1, '2g', 'digits')" in line
+    )
     assert row.count("|") >= 5 and "ms" in row
 
 
 def test_every_benchmark_class_declares_its_version():
     """Without ``version`` asv derives one from the source, and any edit would start new lines."""
-    classes = [obj for module in (training, records) for name, obj in vars(module).items()
-               if isinstance(obj, type) and obj.__module__ == module.__name__ and not name.startswith("_")
-               and any(attr.startswith(("time_", "track_", "peakmem_")) for attr in dir(obj))]
+    classes = [
+        obj
+        for module in (training, records)
+        for name, obj in vars(module).items()
+        if isinstance(obj, type)
+        and obj.__module__ == module.__name__
+        and not name.startswith("_")
+        and any(attr.startswith(("time_", "track_", "peakmem_")) for attr in dir(obj))
+    ]
     assert classes and all(isinstance(getattr(cls, "version", None), str) for cls in classes), classes
 
 

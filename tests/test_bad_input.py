@@ -22,8 +22,18 @@ BIG = "9" * 25
 BASE = {
     "run": ["--dataset", "digits", "--epochs", "1", "--hidden", "8", "-q"],
     "sweep": ["--out", "{tmp}/out/s.jsonl", "--dataset", "digits", "--epochs", "1", "--hidden", "8"],
-    "paper": ["--out", "{tmp}/out/paper", "--dataset", "digits", "--engines", "local", "--max-epochs", "1",
-              "--hidden", "8"],
+    "paper": [
+        "--out",
+        "{tmp}/out/paper",
+        "--dataset",
+        "digits",
+        "--engines",
+        "local",
+        "--max-epochs",
+        "1",
+        "--hidden",
+        "8",
+    ],
     "data fetch": ["--split", "test"],
     "data verify": [],
     "data info": [],
@@ -127,8 +137,7 @@ def files(tmp_path_factory, request):
     return tmp
 
 
-@pytest.mark.parametrize("command, param, value", CASES,
-                         ids=[f"{c}-{p.name}-{v[:20]}" for c, p, v in CASES])
+@pytest.mark.parametrize("command, param, value", CASES, ids=[f"{c}-{p.name}-{v[:20]}" for c, p, v in CASES])
 def test_invalid_value_is_exit_2_one_line_no_traceback(command, param, value, files, tmp_path, capsys):
     fill = {"tmp": str(files), "records": str(files / "records.jsonl")}
     args = [a.format(**fill) for a in BASE[command]]

@@ -14,8 +14,13 @@ from nncompare.record import RECORD_KEYS, read_jsonl
 
 def nncompare(*args, env=None, timeout=300):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-c", "from nncompare.cli import main; main()", *args],
-                          capture_output=True, text=True, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", "from nncompare.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(result, code=2):
@@ -26,32 +31,49 @@ def assert_one_line_error(result, code=2):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["run", "--engine", "foo"],
-    ["run", "--dataset", "cifar"],
-    ["run", "--workers", "0", "--dataset", "digits"],
-    ["run", "--cores", "4096", "--dataset", "digits"],
-    ["run", "--memory", "lots", "--dataset", "digits"],
-    ["run", "--memory", "-3g", "--dataset", "digits"],
-    ["run", "--epochs", "0", "--dataset", "digits"],
-    ["run", "--hidden", "10,x", "--dataset", "digits"],
-    ["run", "--activation", "softplus", "--dataset", "digits"],
-    ["run", "--engine", "local", "--cluster", "tcp://127.0.0.1:1", "--dataset", "digits"],
-    ["run", "--data-dir", "/no/such/folder"],
-    ["run", "--engine", "dask", "--cluster", "tcp://no such host", "--dataset", "digits"],  # no Client.__del__ noise
-    ["run", "--no-such-flag"],
-    ["data", "verify", "--dataset", "mnist", "--data-dir", "/no/such/folder"],
-    ["frobnicate"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--engine", "foo"],
+        ["run", "--dataset", "cifar"],
+        ["run", "--workers", "0", "--dataset", "digits"],
+        ["run", "--cores", "4096", "--dataset", "digits"],
+        ["run", "--memory", "lots", "--dataset", "digits"],
+        ["run", "--memory", "-3g", "--dataset", "digits"],
+        ["run", "--epochs", "0", "--dataset", "digits"],
+        ["run", "--hidden", "10,x", "--dataset", "digits"],
+        ["run", "--activation", "softplus", "--dataset", "digits"],
+        ["run", "--engine", "local", "--cluster", "tcp://127.0.0.1:1", "--dataset", "digits"],
+        ["run", "--data-dir", "/no/such/folder"],
+        [
+            "run",
+            "--engine",
+            "dask",
+            "--cluster",
+            "tcp://no such host",
+            "--dataset",
+            "digits",
+        ],  # no Client.__del__ noise
+        ["run", "--no-such-flag"],
+        ["data", "verify", "--dataset", "mnist", "--data-dir", "/no/such/folder"],
+        ["frobnicate"],
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, tmp_path):
     out = tmp_path / "results.jsonl"
-    result = nncompare(*args, "--out", str(out)) if args[0] == "run" and "--no-such-flag" not in args else nncompare(*args)
+    result = (
+        nncompare(*args, "--out", str(out)) if args[0] == "run" and "--no-such-flag" not in args else nncompare(*args)
+    )
     assert_one_line_error(result)
     assert not out.exists()
 
 
 def test_default_job_without_data_says_how_to_get_it(tmp_path):
-    env = {"NNCOMPARE_CACHE_DIR": str(tmp_path / "cache"), "NNCOMPARE_BASE_URL": "http://127.0.0.1:9/", "NNCOMPARE_DATA_DIR": ""}
+    env = {
+        "NNCOMPARE_CACHE_DIR": str(tmp_path / "cache"),
+        "NNCOMPARE_BASE_URL": "http://127.0.0.1:9/",
+        "NNCOMPARE_DATA_DIR": "",
+    }
     result = nncompare("run", env=env)
     assert_one_line_error(result)
     assert "--data-dir" in result.stderr
@@ -73,8 +95,22 @@ def test_a_directory_with_only_test_files_names_the_train_files(tmp_path):
 
 def test_run_json_prints_the_record_alone_and_appends_it(tmp_path):
     out = tmp_path / "r.jsonl"
-    result = nncompare("run", "--dataset", "digits", "--epochs", "2", "--workers", "2", "--hidden", "16",
-                       "--learning-rate", "0.01", "--json", "--out", str(out))
+    result = nncompare(
+        "run",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--workers",
+        "2",
+        "--hidden",
+        "16",
+        "--learning-rate",
+        "0.01",
+        "--json",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert set(RECORD_KEYS) <= set(record)
@@ -101,8 +137,18 @@ def test_data_info_and_verify(fashion_dir):
 @pytest.mark.slow
 def test_main_job_on_fashion_mnist(fashion_dir):
     """The issue's acceptance command: 5 epochs, accuracy >= 0.84, phases add up to wall - startup."""
-    result = nncompare("run", "--engine", "local", "--dataset", "fashion-mnist", "--epochs", "5",
-                       "--data-dir", str(fashion_dir), "--json")
+    result = nncompare(
+        "run",
+        "--engine",
+        "local",
+        "--dataset",
+        "fashion-mnist",
+        "--epochs",
+        "5",
+        "--data-dir",
+        str(fashion_dir),
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["test_accuracy"] >= 0.84
@@ -146,7 +192,16 @@ def test_spark_conf_is_repeatable_and_a_later_key_wins():
 def test_an_unwritable_out_fails_before_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = nncompare("run", "--dataset", "digits", "--epochs", "100000", "--no-convergence-stop",
-                       "--out", str(blocker / "results.jsonl"), timeout=30)
+    result = nncompare(
+        "run",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "100000",
+        "--no-convergence-stop",
+        "--out",
+        str(blocker / "results.jsonl"),
+        timeout=30,
+    )
     assert_one_line_error(result)
     assert "is a file, not a folder" in result.stderr

@@ -19,8 +19,9 @@ from nncompare.clocks import Reading, Span, busy_threads, process_runqueue_s, ru
 from nncompare.trainer import ShardUpdate
 from nncompare.training import load_corrected_s, workers_waits_s
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/proc/thread-self/schedstat"),
-                                reason="run-queue delay is read from Linux's schedstat")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists("/proc/thread-self/schedstat"), reason="run-queue delay is read from Linux's schedstat"
+)
 
 
 def spin(seconds: float) -> None:
@@ -100,7 +101,9 @@ def test_a_thread_that_computed_alongside_counts_and_one_that_slept_does_not():
         thread.join()
         # only these two threads: others that earlier tests left in this process are not under test
         ours = {threading.get_native_id(), thread.native_id}
-        return busy_threads({t: c for t, c in before.items() if t in ours}, {t: c for t, c in after.items() if t in ours})
+        return busy_threads(
+            {t: c for t, c in before.items() if t in ours}, {t: c for t, c in after.items() if t in ours}
+        )
 
     assert count_while(lambda: spin(0.2)) == 2
     assert count_while(lambda: time.sleep(0.2)) == 1
@@ -122,8 +125,17 @@ def test_a_trainer_counts_the_blas_threads_that_computed_its_round(cores):
 
 
 def update(compute_s, compute_runqueue_s, between_runqueue_s):
-    return ShardUpdate(0, np.zeros(1, np.float32), 1, 0.0, compute_s, 0, "w", compute_runqueue_s=compute_runqueue_s,
-                       between_runqueue_s=between_runqueue_s)
+    return ShardUpdate(
+        0,
+        np.zeros(1, np.float32),
+        1,
+        0.0,
+        compute_s,
+        0,
+        "w",
+        compute_runqueue_s=compute_runqueue_s,
+        between_runqueue_s=between_runqueue_s,
+    )
 
 
 def test_load_corrected_round_takes_out_driver_and_critical_worker_waits_only():

@@ -19,10 +19,18 @@ from nncompare.record import append_jsonl, read_jsonl
 from nncompare.trainer import ShardTrainer
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("11g", 11 * 1024**3), ("13GB", 13 * 10**9), ("512MiB", 512 * 1024**2), ("1.5g", int(1.5 * 1024**3)),
-    ("2048", 2048), (" 4 GiB ", 4 * 1024**3), ("300m", 300 * 1024**2),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("11g", 11 * 1024**3),
+        ("13GB", 13 * 10**9),
+        ("512MiB", 512 * 1024**2),
+        ("1.5g", int(1.5 * 1024**3)),
+        ("2048", 2048),
+        (" 4 GiB ", 4 * 1024**3),
+        ("300m", 300 * 1024**2),
+    ],
+)
 def test_parse_memory(text, expected):
     assert parse_memory(text) == expected
 
@@ -38,8 +46,14 @@ def test_format_memory():
 
 
 def test_spec_is_frozen_hashable_and_round_trips():
-    spec = JobSpec(dataset="fashion-mnist", engine="dask", epochs=7, model=ModelSpec(hidden_layer_sizes=[64, 32]),
-                   topology=Topology(3, 2, parse_memory("2g")), sync_every=5)
+    spec = JobSpec(
+        dataset="fashion-mnist",
+        engine="dask",
+        epochs=7,
+        model=ModelSpec(hidden_layer_sizes=[64, 32]),
+        topology=Topology(3, 2, parse_memory("2g")),
+        sync_every=5,
+    )
     assert spec.model.hidden_layer_sizes == (64, 32)
     assert hash(spec) == hash(JobSpec.from_dict(json.loads(json.dumps(spec.to_dict()))))
     assert JobSpec.from_dict(spec.to_dict()) == spec
@@ -49,10 +63,17 @@ def test_spec_is_frozen_hashable_and_round_trips():
     assert spec.key() != spec.with_(epochs=8).key()
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"engine": "ray"}, {"dataset": "cifar"}, {"epochs": 0}, {"sync_every": 0}, {"partition": "random"},
-    {"train_samples": 3, "workers": 4},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"engine": "ray"},
+        {"dataset": "cifar"},
+        {"epochs": 0},
+        {"sync_every": 0},
+        {"partition": "random"},
+        {"train_samples": 3, "workers": 4},
+    ],
+)
 def test_spec_rejects(kwargs):
     kwargs = dict(kwargs)
     if "workers" in kwargs:
@@ -62,8 +83,14 @@ def test_spec_rejects(kwargs):
 
 
 def test_model_spec_rejects():
-    for bad in ({"hidden_layer_sizes": ()}, {"hidden_layer_sizes": (0,)}, {"activation": "gelu"}, {"batch_size": 0}, {"solver": "lbfgs"},
-                {"learning_rate_init": 0}):
+    for bad in (
+        {"hidden_layer_sizes": ()},
+        {"hidden_layer_sizes": (0,)},
+        {"activation": "gelu"},
+        {"batch_size": 0},
+        {"solver": "lbfgs"},
+        {"learning_rate_init": 0},
+    ):
         with pytest.raises(UsageError):
             ModelSpec(**bad)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import os
 import http.server
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -70,7 +70,9 @@ def mnist_test_files():
     """The real MNIST test files (canonical, published md5), when the offline copy is at hand."""
     folder = Path(DATA_DIR_AT_START or "/nonexistent") / "mnist-10k"
     if not all((folder / f).is_file() for f in SHARED_MNIST_TEST):
-        pytest.skip("the real MNIST test files are not at hand: set NNCOMPARE_DATA_DIR (CI points it at ../shared/datasets)")
+        pytest.skip(
+            "the real MNIST test files are not at hand: set NNCOMPARE_DATA_DIR (CI points it at ../shared/datasets)"
+        )
     return folder
 
 
@@ -121,7 +123,9 @@ def test_directory_with_only_the_test_split_names_the_missing_files(tmp_path):
     folder.mkdir()
     write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((2, 28, 28), np.uint8))
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(2, np.uint8))
-    with pytest.raises(DataError, match="train split is missing.*train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz"):
+    with pytest.raises(
+        DataError, match="train split is missing.*train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz"
+    ):
         load_dataset("mnist", data_dir=tmp_path)
 
 
@@ -135,8 +139,16 @@ def _write_split(folder: Path, n: int, *, raw=False, label_count=None):
     rng = np.random.RandomState(1)
     ext = "" if raw else ".gz"
     for split, count in (("train", n), ("t10k", n // 2)):
-        write_idx(folder / f"{split}-images-idx3-ubyte{ext}", rng.randint(0, 256, (count, 28, 28)).astype(np.uint8), compress=not raw)
-        write_idx(folder / f"{split}-labels-idx1-ubyte{ext}", (np.arange(label_count or count) % 10).astype(np.uint8), compress=not raw)
+        write_idx(
+            folder / f"{split}-images-idx3-ubyte{ext}",
+            rng.randint(0, 256, (count, 28, 28)).astype(np.uint8),
+            compress=not raw,
+        )
+        write_idx(
+            folder / f"{split}-labels-idx1-ubyte{ext}",
+            (np.arange(label_count or count) % 10).astype(np.uint8),
+            compress=not raw,
+        )
 
 
 def test_data_dir_comes_before_the_cache_and_raw_files_work(tmp_path, isolated_cache):

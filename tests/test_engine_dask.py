@@ -28,7 +28,6 @@ from distributed import Client  # noqa: E402
 
 from nncompare.averaging import average_weights  # noqa: E402
 from nncompare.engines.dask import DaskEngine  # noqa: E402
-from nncompare.engines.dask.cluster import QUIET_LOOPS  # noqa: E402
 from nncompare.engines.dask.worker import tcp_traffic_on_worker  # noqa: E402
 from nncompare.engines.local import LocalEngine  # noqa: E402
 from nncompare.engines.options import EngineOptions  # noqa: E402
@@ -43,8 +42,14 @@ NNCOMPARE = [sys.executable, "-c", "from nncompare.cli import main; main()"]
 
 
 def fashion_spec(**changes) -> JobSpec:
-    spec = JobSpec(dataset="fashion-mnist", engine="dask", epochs=3, train_samples=6000, convergence_stop=False,
-                   topology=Topology(workers=2, cores_per_worker=1))
+    spec = JobSpec(
+        dataset="fashion-mnist",
+        engine="dask",
+        epochs=3,
+        train_samples=6000,
+        convergence_stop=False,
+        topology=Topology(workers=2, cores_per_worker=1),
+    )
     return spec.with_(**changes)
 
 
@@ -188,6 +193,7 @@ def test_options_reach_the_local_cluster(digits):
         # without bokeh Dask serves only a notice there: the record says so, once
         notices = [w for w in info["warnings"] if "bokeh" in w]
         assert len(notices) == (importlib.util.find_spec("bokeh") is None)
+
         # the quieter event loops reach the workers and the scheduler (which shares the driver's loop)
         def periods(dask_worker=None, dask_scheduler=None):  # nested: pickled by value for the workers
             server = dask_worker or dask_scheduler
@@ -265,9 +271,14 @@ def test_averaged_weights_match_the_local_engine(fashion):
 
 @pytest.mark.slow
 def test_same_seed_and_topology_give_the_same_accuracy(digits):
-    spec = JobSpec(dataset="digits", engine="dask", epochs=4, convergence_stop=False,
-                   model=ModelSpec(hidden_layer_sizes=(32,), batch_size=64, learning_rate_init=0.01),
-                   topology=Topology(workers=2, cores_per_worker=1))
+    spec = JobSpec(
+        dataset="digits",
+        engine="dask",
+        epochs=4,
+        convergence_stop=False,
+        model=ModelSpec(hidden_layer_sizes=(32,), batch_size=64, learning_rate_init=0.01),
+        topology=Topology(workers=2, cores_per_worker=1),
+    )
     first = run_job(spec, dataset=digits)
     second = run_job(spec, dataset=digits)
     assert abs(first["test_accuracy"] - second["test_accuracy"]) <= 0.002
@@ -332,14 +343,20 @@ def test_a_spark_master_is_refused(small_spec):
 
 def test_keeping_the_malloc_trim_is_refused_on_a_remote_cluster(small_spec):
     with pytest.raises(UsageError, match="own cluster only"):
-        DaskEngine(small_spec.with_(engine="dask"), cluster="tcp://127.0.0.1:8786",
-                   options=EngineOptions(keep_malloc_trim=True))
+        DaskEngine(
+            small_spec.with_(engine="dask"),
+            cluster="tcp://127.0.0.1:8786",
+            options=EngineOptions(keep_malloc_trim=True),
+        )
 
 
 def test_the_timeout_comes_from_the_options_not_the_environment(small_spec, monkeypatch):
     monkeypatch.setenv("NNCOMPARE_DASK_TIMEOUT", "600")
-    engine = DaskEngine(small_spec.with_(engine="dask"), cluster=f"tcp://127.0.0.1:{free_port()}",
-                        options=EngineOptions(dask_timeout_s=1.5))
+    engine = DaskEngine(
+        small_spec.with_(engine="dask"),
+        cluster=f"tcp://127.0.0.1:{free_port()}",
+        options=EngineOptions(dask_timeout_s=1.5),
+    )
     start = time.monotonic()
     with pytest.raises(EngineError, match="within 1.5 s"):
         engine.start()
@@ -350,9 +367,25 @@ def test_the_timeout_comes_from_the_options_not_the_environment(small_spec, monk
 @pytest.mark.slow
 def test_ctrl_c_leaves_no_processes_behind(tmp_path, fashion_dir):
     out = tmp_path / "records.jsonl"
-    cmd = NNCOMPARE + ["run", "--engine", "dask", "--dataset", "fashion-mnist", "--data-dir", str(fashion_dir),
-                       "--workers", "2", "--epochs", "100", "--train-samples", "20000", "--no-convergence-stop",
-                       "--out", str(out), "-q"]
+    cmd = NNCOMPARE + [
+        "run",
+        "--engine",
+        "dask",
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        str(fashion_dir),
+        "--workers",
+        "2",
+        "--epochs",
+        "100",
+        "--train-samples",
+        "20000",
+        "--no-convergence-stop",
+        "--out",
+        str(out),
+        "-q",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         family: set[int] = set()
@@ -389,8 +422,7 @@ def _training_started(pid: int) -> bool:
 
 
 def _start(args, env=None) -> subprocess.Popen:
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
 
 
 def _stop(*procs):
@@ -427,10 +459,31 @@ def remote_cluster(tmp_path_factory):
     (config_dir / "nncompare.yaml").write_text(NO_MALLOC_TRIM_YAML)
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    scheduler = _start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                        "--dashboard-address", "127.0.0.1:0", "--no-show"])
-    worker_cmd = [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--memory-limit", "1GiB",
-                  "--host", "127.0.0.1", "--no-dashboard"]
+    scheduler = _start(
+        [
+            str(BIN / "dask"),
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--no-show",
+        ]
+    )
+    worker_cmd = [
+        str(BIN / "dask"),
+        "worker",
+        address,
+        "--nthreads",
+        "1",
+        "--memory-limit",
+        "1GiB",
+        "--host",
+        "127.0.0.1",
+        "--no-dashboard",
+    ]
     # a variable already in the environment wins over the nanny's config: start both workers
     # without one (another LocalCluster in this test process may have left it in os.environ)
     clean = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
@@ -461,9 +514,31 @@ def _faults_by_worker(record) -> dict[str, float]:
 def test_remote_cluster_run_through_the_cli(remote_cluster, tmp_path, fashion_dir):
     """Real scheduler and workers; the malloc finding shows up, is reported, and pinning cures it."""
     out = tmp_path / "records.jsonl"
-    args = ["run", "--engine", "dask", "--cluster", remote_cluster, "--workers", "2", "--cores", "1",
-            "--memory", "1GiB", "--dataset", "fashion-mnist", "--data-dir", str(fashion_dir),
-            "--train-samples", "4000", "--epochs", "3", "--out", str(out), "--json", "-q"]
+    args = [
+        "run",
+        "--engine",
+        "dask",
+        "--cluster",
+        remote_cluster,
+        "--workers",
+        "2",
+        "--cores",
+        "1",
+        "--memory",
+        "1GiB",
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        str(fashion_dir),
+        "--train-samples",
+        "4000",
+        "--epochs",
+        "3",
+        "--out",
+        str(out),
+        "--json",
+        "-q",
+    ]
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
@@ -508,11 +583,14 @@ def test_a_remote_cluster_gives_its_own_dashboard_link(remote_cluster, digits):
         assert page.status == 200
 
 
-@pytest.mark.parametrize("flags, says", [
-    (["--workers", "1"], "2 workers, not --workers 1"),
-    (["--workers", "2", "--cores", "2"], "1 threads per worker, not --cores 2"),
-    (["--workers", "2", "--memory", "2GiB"], "not --memory 2 GiB"),
-])
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--workers", "1"], "2 workers, not --workers 1"),
+        (["--workers", "2", "--cores", "2"], "1 threads per worker, not --cores 2"),
+        (["--workers", "2", "--memory", "2GiB"], "not --memory 2 GiB"),
+    ],
+)
 def test_a_cluster_unlike_the_flags_is_refused_in_one_line(remote_cluster, flags, says):
     result = run_cli("run", "--engine", "dask", "--cluster", remote_cluster, "--dataset", "digits", *flags)
     assert result.returncode == 2
@@ -522,8 +600,17 @@ def test_a_cluster_unlike_the_flags_is_refused_in_one_line(remote_cluster, flags
 
 def test_an_unreachable_scheduler_is_one_line_within_the_timeout():
     start = time.monotonic()
-    result = run_cli("run", "--engine", "dask", "--cluster", f"tcp://127.0.0.1:{free_port()}", "--dataset", "digits",
-                     env={"NNCOMPARE_DASK_TIMEOUT": "2"}, timeout=60)
+    result = run_cli(
+        "run",
+        "--engine",
+        "dask",
+        "--cluster",
+        f"tcp://127.0.0.1:{free_port()}",
+        "--dataset",
+        "digits",
+        env={"NNCOMPARE_DASK_TIMEOUT": "2"},
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "cannot reach the Dask scheduler" in result.stderr, result.stderr
     assert time.monotonic() - start < 30
@@ -533,18 +620,53 @@ def test_an_unreachable_scheduler_is_one_line_within_the_timeout():
 def test_losing_the_only_worker_stops_in_one_line_without_a_record(tmp_path, fashion_dir):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    scheduler = _start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                        "--dashboard-address", "127.0.0.1:0", "--no-show"])
-    worker = _start([str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
-                     "--no-dashboard"])
+    scheduler = _start(
+        [
+            str(BIN / "dask"),
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--no-show",
+        ]
+    )
+    worker = _start(
+        [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1", "--no-dashboard"]
+    )
     out = tmp_path / "records.jsonl"
     try:
         _wait_for_workers(address, 1)
         cli = subprocess.Popen(
-            NNCOMPARE + ["run", "--engine", "dask", "--cluster", address, "--workers", "1", "--dataset", "fashion-mnist",
-                         "--data-dir", str(fashion_dir), "--train-samples", "5000", "--epochs", "200",
-                         "--no-convergence-stop", "--out", str(out), "-q"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NNCOMPARE_DASK_TIMEOUT": "3"})
+            NNCOMPARE
+            + [
+                "run",
+                "--engine",
+                "dask",
+                "--cluster",
+                address,
+                "--workers",
+                "1",
+                "--dataset",
+                "fashion-mnist",
+                "--data-dir",
+                str(fashion_dir),
+                "--train-samples",
+                "5000",
+                "--epochs",
+                "200",
+                "--no-convergence-stop",
+                "--out",
+                str(out),
+                "-q",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NNCOMPARE_DASK_TIMEOUT": "3"},
+        )
         with Client(address, set_as_default=False) as client:
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and cli.poll() is None:

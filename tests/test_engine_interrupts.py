@@ -17,14 +17,25 @@ import psutil
 import pytest
 from test_interrupts import CLI, EXIT, wait_for_line
 
-DIGITS_FOREVER = ["--dataset", "digits", "--hidden", "64", "--epochs", "100000", "--no-convergence-stop", "-v",
-                  "--workers", "2"]
+DIGITS_FOREVER = [
+    "--dataset",
+    "digits",
+    "--hidden",
+    "64",
+    "--epochs",
+    "100000",
+    "--no-convergence-stop",
+    "-v",
+    "--workers",
+    "2",
+]
 
 
 def start_group(args: list[str]) -> subprocess.Popen:
     """The CLI as a terminal starts it: the leader of its own process group."""
-    return subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
 
 
 class Family:
@@ -51,7 +62,9 @@ class Family:
             time.sleep(0.2)
 
 
-def signal_mid_training(proc: subprocess.Popen, sig: int, whole_group: bool, after: str = "round 3 ") -> tuple[Family, list[str]]:
+def signal_mid_training(
+    proc: subprocess.Popen, sig: int, whole_group: bool, after: str = "round 3 "
+) -> tuple[Family, list[str]]:
     family = Family(proc.pid)
     stop = threading.Event()
 
@@ -82,8 +95,11 @@ def finish(proc, family, sig, earlier, tmp_path, limit_s):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     # -v logs engine events as "nncompare: ..." lines; anything else is noise
-    lines = [line for line in [*earlier, *err.splitlines()]
-             if line.strip() and (line.startswith("nncompare: error:") or not line.startswith("nncompare: "))]
+    lines = [
+        line
+        for line in [*earlier, *err.splitlines()]
+        if line.strip() and (line.startswith("nncompare: error:") or not line.startswith("nncompare: "))
+    ]
     assert proc.returncode == EXIT[sig], err
     assert len(lines) == 1 and lines[0].startswith(f"nncompare: error: interrupted by {sig.name}"), err
     assert family.seen, "the run started no process"

@@ -112,7 +112,7 @@ def _closed_by_server(sock: socket.socket, timeout: float = 10.0) -> bool:
         return sock.recv(1) == b""
     except ConnectionResetError:
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 
@@ -120,9 +120,11 @@ def intrude(address) -> list[bool]:
     """Knock on the weight service the ways a stranger could; True for each connection it dropped."""
     attempts = []
     wrong = b'{"op":"hello","token":"0000","generation":1,"partition":0,"tid":999999}'
-    for payload in (HEADER.pack(MAGIC, len(wrong), 0) + wrong,                 # well-formed, wrong token
-                    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",                       # not our protocol
-                    HEADER.pack(MAGIC, 1 << 30, 0)):                           # asks us to read a GiB first
+    for payload in (
+        HEADER.pack(MAGIC, len(wrong), 0) + wrong,  # well-formed, wrong token
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not our protocol
+        HEADER.pack(MAGIC, 1 << 30, 0),
+    ):  # asks us to read a GiB first
         sock = socket.create_connection(address, timeout=10)
         sock.sendall(payload)
         attempts.append(_closed_by_server(sock))
@@ -243,7 +245,9 @@ def _three_rounds(engine, shards, classes):
 def test_a_failed_task_resumes_from_the_last_averaged_weights(spark_session, digits, tmp_path):
     spec = JobSpec(dataset="digits", engine="spark", model=DIGITS_MODEL, topology=TWO_BY_ONE)
     shards = make_shards(digits.x_train, digits.y_train, 2, spec.partition, spec.model.seed)
-    engine = SparkEngine(spec, options=EngineOptions(before_round=FailOnce(str(tmp_path / "failed"), shard=0, number=2)))
+    engine = SparkEngine(
+        spec, options=EngineOptions(before_round=FailOnce(str(tmp_path / "failed"), shard=0, number=2))
+    )
     (first, second, third), (_, w1, w2, _), info = _three_rounds(engine, shards, digits.classes)
     assert [first.recovered_shards, second.recovered_shards, third.recovered_shards] == [[], [0, 1], []]
     assert second.recovery_s > 0 and first.recovery_s == third.recovery_s == 0.0
@@ -259,9 +263,12 @@ def test_a_stage_that_hangs_is_replaced_by_a_fresh_barrier_job(spark_session, di
     """Tasks that stop answering but never fail get no retry from Spark: the engine starts a new job."""
     spec = JobSpec(dataset="digits", engine="spark", model=DIGITS_MODEL, topology=TWO_BY_ONE)
     shards = make_shards(digits.x_train, digits.y_train, 2, spec.partition, spec.model.seed)
-    options = EngineOptions(before_round=HangInFirstJob(str(tmp_path / "first-stage"), number=2),
-                            round_timeout_s=5, connect_timeout_s=20)
-    (first, second, third), (_, w1, w2, _), info = _three_rounds(SparkEngine(spec, options=options), shards, digits.classes)
+    options = EngineOptions(
+        before_round=HangInFirstJob(str(tmp_path / "first-stage"), number=2), round_timeout_s=5, connect_timeout_s=20
+    )
+    (first, second, third), (_, w1, w2, _), info = _three_rounds(
+        SparkEngine(spec, options=options), shards, digits.classes
+    )
     assert [first.recovered_shards, second.recovered_shards, third.recovered_shards] == [[], [0, 1], []]
     assert info["barrier_jobs"] == 2
     assert [f.split(":")[0] for f in info["task_failures"]] == ["round 2", "barrier job 1 abandoned"]
@@ -273,8 +280,15 @@ def test_a_stage_that_hangs_is_replaced_by_a_fresh_barrier_job(spark_session, di
 @pytest.mark.slow
 def test_a_failure_mid_epoch_keeps_the_epochs_aligned(spark_session, digits, tmp_path):
     """With several rounds per epoch, the replacement tasks join at the interrupted round's slice."""
-    spec = JobSpec(dataset="digits", engine="spark", epochs=2, sync_every=2, model=DIGITS_MODEL, topology=TWO_BY_ONE,
-                   convergence_stop=False)
+    spec = JobSpec(
+        dataset="digits",
+        engine="spark",
+        epochs=2,
+        sync_every=2,
+        model=DIGITS_MODEL,
+        topology=TWO_BY_ONE,
+        convergence_stop=False,
+    )
     options = EngineOptions(before_round=FailOnce(str(tmp_path / "failed"), shard=1, number=3), connect_timeout_s=60)
     record = run_job(spec, dataset=digits, options=options)
     assert record["rounds_per_epoch"] == 6 and len(record["rounds"]) == 12
@@ -292,14 +306,20 @@ def test_when_spark_gives_up_the_run_stops_with_one_line_and_no_record(spark_ses
         run_job(spec, dataset=digits, options=EngineOptions(before_round=AlwaysFail(), connect_timeout_s=60))
     message = str(error.value)
     assert "\n" not in message, message
-    assert message.startswith("Spark gave up on the training stage: ") and "injected failure in every attempt" in message, message
+    assert (
+        message.startswith("Spark gave up on the training stage: ") and "injected failure in every attempt" in message
+    ), message
     assert time.monotonic() - start < 240
     # the session survives for the next run
     assert spark_session.sparkContext.parallelize([1, 2], 2).sum() == 3
 
 
 def test_session_settings_follow_the_topology():
-    spec = JobSpec(dataset="digits", engine="spark", topology=Topology(workers=3, cores_per_worker=2, memory_per_worker_bytes=2 * 2**30))
+    spec = JobSpec(
+        dataset="digits",
+        engine="spark",
+        topology=Topology(workers=3, cores_per_worker=2, memory_per_worker_bytes=2 * 2**30),
+    )
     conf = session_conf(spec)
     assert conf["spark.master"] == "local[6,4]"
     assert (conf["spark.executor.instances"], conf["spark.executor.cores"], conf["spark.task.cpus"]) == ("3", "2", "2")
@@ -328,8 +348,13 @@ def test_cli_without_java_fails_with_one_line_naming_java_17(tmp_path):
     # a process of its own: in this one the tests' SparkSession is active, and the engine would run on it
     env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "PATH": str(tmp_path / "no-bin")}
     code = "import sys; from nncompare.cli import main; main(sys.argv[1:])"
-    proc = subprocess.run([sys.executable, "-c", code, "run", "--engine", "spark", "--dataset", "digits", "--epochs", "1", "-q"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", "--engine", "spark", "--dataset", "digits", "--epochs", "1", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     err = proc.stderr.strip()
     assert proc.returncode == 1, err
     assert len(err.splitlines()) == 1 and "Java 17" in err and err.startswith("nncompare: error:"), err
@@ -338,7 +363,7 @@ def test_cli_without_java_fails_with_one_line_naming_java_17(tmp_path):
 def test_wrong_java_version_is_named(tmp_path):
     fake = tmp_path / "jdk8" / "bin"
     fake.mkdir(parents=True)
-    (fake / "java").write_text('#!/bin/sh\necho \'java version "1.8.0_292"\' >&2\n')
+    (fake / "java").write_text("#!/bin/sh\necho 'java version \"1.8.0_292\"' >&2\n")
     (fake / "java").chmod(0o755)
     with pytest.raises(EngineError, match="Java 17.*Java 8"):
         require_java(environ={"JAVA_HOME": str(tmp_path / "jdk8")})
@@ -355,7 +380,9 @@ def test_frames_carry_weights_bit_for_bit():
     meta, payload = recv_frame(b)
     sender.join()
     sent = sent[0]
-    assert meta == {"op": "round", "round": 3} and sent == HEADER.size + len(b'{"op":"round","round":3}') + weights.nbytes
+    assert (
+        meta == {"op": "round", "round": 3} and sent == HEADER.size + len(b'{"op":"round","round":3}') + weights.nbytes
+    )
     assert np.array_equal(payload.view(np.float32), weights)
     a.close()
     b.close()

@@ -9,8 +9,14 @@ from nncompare.job import JobSpec, ModelSpec, Topology
 
 
 def digits_spec(engine: str = "local", epochs: int = 2) -> JobSpec:
-    return JobSpec(dataset="digits", engine=engine, epochs=epochs, convergence_stop=False,
-                   model=ModelSpec(hidden_layer_sizes=(16,)), topology=Topology(workers=2, cores_per_worker=1))
+    return JobSpec(
+        dataset="digits",
+        engine=engine,
+        epochs=epochs,
+        convergence_stop=False,
+        model=ModelSpec(hidden_layer_sizes=(16,)),
+        topology=Topology(workers=2, cores_per_worker=1),
+    )
 
 
 def test_the_floor_epoch_is_the_slowest_of_the_plain_processes():

@@ -24,8 +24,14 @@ GIT_ID = ["-c", "user.name=nncompare test", "-c", "user.email=test@nncompare.inv
 
 
 def gate(*args, cwd, timeout=900):
-    return subprocess.run([sys.executable, "-c", "from nncompare.cli import main; main()", "gate", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-c", "from nncompare.cli import main; main()", "gate", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def git(cwd, *args):
@@ -59,7 +65,10 @@ def test_default_selection_is_every_engines_gate_benchmarks():
     names = [f"gate.SteadyEpochs.time_epochs('{e}', 2, 1, '2g')" for e in ("local", "dask", "spark")]
     names += [f"gate.GateAccuracy.track_test_error('{e}')" for e in ("local", "dask", "spark")]
     names += [f"gate.GateParallelism.track_unused_cores('{e}')" for e in ("local", "dask", "spark")]
-    others = ["training.EpochCPU.time_epoch('local', 1, 1, '2g')", "records.Accuracy.track_test_accuracy('local', 1, 1, '2g', 5)"]
+    others = [
+        "training.EpochCPU.time_epoch('local', 1, 1, '2g')",
+        "records.Accuracy.track_test_accuracy('local', 1, 1, '2g', 5)",
+    ]
     assert [n for n in names + others if re.search(DEFAULT_BENCH, n)] == names
 
 
@@ -92,7 +101,10 @@ def test_a_benchmark_without_a_head_measurement_is_broken_even_if_the_base_faile
 
 def test_an_error_rise_over_one_point_fails_and_an_improvement_passes():
     base = {ERROR: {"value": 0.14, "samples": None}}
-    assert exit_code(judge(base, {ERROR: {"value": 0.1502, "samples": None}}, factor=1.1, max_error_rise=0.01)) == LESS_ACCURATE
+    assert (
+        exit_code(judge(base, {ERROR: {"value": 0.1502, "samples": None}}, factor=1.1, max_error_rise=0.01))
+        == LESS_ACCURATE
+    )
     assert exit_code(judge(base, {ERROR: {"value": 0.1495, "samples": None}}, factor=1.1, max_error_rise=0.01)) == PASS
     assert exit_code(judge(base, {ERROR: {"value": 0.05, "samples": None}}, factor=1.1, max_error_rise=0.01)) == PASS
 
@@ -103,8 +115,17 @@ def test_a_core_left_idle_is_lost_parallelism_whatever_the_time():
     assert judge_unused_cores(UNUSED, 0, 0).code == PASS
     assert judge_unused_cores(UNUSED, 1, 0).code == PASS  # the head gave the core back
     assert judge_unused_cores(UNUSED, 0, None).code == BROKEN
-    assert exit_code(judge({UNUSED: {"value": 0, "samples": None}}, {UNUSED: {"value": 1, "samples": None}},
-                           factor=1.1, max_error_rise=0.01)) == SLOWER
+    assert (
+        exit_code(
+            judge(
+                {UNUSED: {"value": 0, "samples": None}},
+                {UNUSED: {"value": 1, "samples": None}},
+                factor=1.1,
+                max_error_rise=0.01,
+            )
+        )
+        == SLOWER
+    )
 
 
 def test_the_most_serious_outcome_sets_the_exit_code():
@@ -156,14 +177,24 @@ def test_gate_on_real_builds_fails_dask_rounds_that_wait_50_percent_longer(tmp_p
     print(f"gate: {took:.0f} s")
 
 
-@pytest.mark.parametrize("change", [
-    "slow_down(clone, 'local', 'cpu', 0.2)", "slow_down(clone, 'dask', 'wait', 0.2)",
-    "slow_down(clone, 'spark', 'cpu', 0.2)", "slow_down_workers(clone, 'cpu', 0.2)",
-    "slow_down_workers(clone, 'wait', 0.2)", "slow_transfer(clone, 'dask', 0.05)",
-    "slow_transfer(clone, 'spark', 0.05)", "hog_the_gil(clone, 'local')", "break_accuracy(clone)",
-    "lose_parallelism(clone)", "lose_parallelism(clone, 'local')", "lose_parallelism(clone, 'dask')",
-    "lose_parallelism(clone, 'spark')",
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "slow_down(clone, 'local', 'cpu', 0.2)",
+        "slow_down(clone, 'dask', 'wait', 0.2)",
+        "slow_down(clone, 'spark', 'cpu', 0.2)",
+        "slow_down_workers(clone, 'cpu', 0.2)",
+        "slow_down_workers(clone, 'wait', 0.2)",
+        "slow_transfer(clone, 'dask', 0.05)",
+        "slow_transfer(clone, 'spark', 0.05)",
+        "hog_the_gil(clone, 'local')",
+        "break_accuracy(clone)",
+        "lose_parallelism(clone)",
+        "lose_parallelism(clone, 'local')",
+        "lose_parallelism(clone, 'dask')",
+        "lose_parallelism(clone, 'spark')",
+    ],
+)
 def test_each_throwaway_regression_still_applies_to_this_tree(tmp_path, change):
     """The hand-run proofs (tools/gate_trial.py) patch this tree's modules; a rename must break here, not there."""
     import shutil
@@ -174,7 +205,12 @@ def test_each_throwaway_regression_still_applies_to_this_tree(tmp_path, change):
     shutil.copytree(ROOT / "src", clone / "src")
     changed = eval(change, vars(slowdowns), {"clone": clone})  # noqa: S307
     module = ".".join(changed.relative_to(clone / "src").with_suffix("").parts)
-    done = subprocess.run([sys.executable, "-c", f"import {module}"], env={"PYTHONPATH": str(clone / "src"),
-                          "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        env={"PYTHONPATH": str(clone / "src"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "throwaway" in changed.read_text()

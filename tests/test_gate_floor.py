@@ -71,7 +71,7 @@ def test_a_gate_sample_counts_floor_epochs_on_the_local_engine(monkeypatch):
         bench.teardown("local", 2, 1, "2g")
         common.dataset_name.cache_clear()
         common.dataset.cache_clear()
-    per_epoch = gate._IN_FLOORS[-gate.EPOCHS:]
+    per_epoch = gate._IN_FLOORS[-gate.EPOCHS :]
     assert len(per_epoch) == gate.EPOCHS and sample == pytest.approx(sum(per_epoch))
     # the local engine trains its two shards in turn, the floor one chunk: about 2 floor epochs each
     assert all(0.5 < r < 8 for r in per_epoch), per_epoch

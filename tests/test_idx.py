@@ -50,14 +50,17 @@ def test_real_fashion_mnist_test_split(fashion_dir):
     assert sorted(np.unique(labels)) == list(range(10))
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda b: b[:-100], "size mismatch"),
-    (lambda b: b + b"\x00", "size mismatch"),
-    (lambda b: b"\x00\x00\x07\x03" + b[4:], "magic"),
-    (lambda b: b"\x01\x02\x08\x03" + b[4:], "magic"),
-    (lambda b: b[:10], "truncated IDX header"),
-    (lambda b: b[:2], "too short"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b[:-100], "size mismatch"),
+        (lambda b: b + b"\x00", "size mismatch"),
+        (lambda b: b"\x00\x00\x07\x03" + b[4:], "magic"),
+        (lambda b: b"\x01\x02\x08\x03" + b[4:], "magic"),
+        (lambda b: b[:10], "truncated IDX header"),
+        (lambda b: b[:2], "too short"),
+    ],
+)
 def test_corrupt_files_fail_with_one_clear_line(tmp_path, images_gz, damage, message):
     path, _ = images_gz
     payload = damage(gzip.decompress(path.read_bytes()))

@@ -25,8 +25,9 @@ LONG_DIGITS_RUN = ["--dataset", "digits", "--hidden", "64", "--epochs", "100000"
 
 
 def start(args, env=None):
-    return subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
 
 
 def wait_for_line(proc, fragment: str, limit_s: float = 120) -> list[str]:
@@ -82,8 +83,13 @@ class SwallowEverything:
 
 def test_an_interrupt_a_library_swallowed_still_stops_the_run_after_that_round():
     hook = SwallowEverything(at_round=2)
-    spec = JobSpec(dataset="digits", epochs=50, convergence_stop=False, model=ModelSpec(hidden_layer_sizes=(16,)),
-                   topology=Topology(workers=2))
+    spec = JobSpec(
+        dataset="digits",
+        epochs=50,
+        convergence_stop=False,
+        model=ModelSpec(hidden_layer_sizes=(16,)),
+        topology=Topology(workers=2),
+    )
     with handled(), pytest.raises(Interrupted) as info:
         run_job(spec, options=EngineOptions(before_round=hook))
     assert info.value.exit_code == 130
@@ -154,8 +160,10 @@ def test_a_stalled_download_stops_at_its_deadline_and_leaves_nothing(trickle_ser
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_mid_download_leaves_no_partial_file(sig, trickle_server, tmp_path):
     cache = tmp_path / "cache"
-    proc = start(["data", "fetch", "--dataset", "mnist", "--split", "test"],
-                 env={"NNCOMPARE_CACHE_DIR": str(cache), "NNCOMPARE_BASE_URL": trickle_server})
+    proc = start(
+        ["data", "fetch", "--dataset", "mnist", "--split", "test"],
+        env={"NNCOMPARE_CACHE_DIR": str(cache), "NNCOMPARE_BASE_URL": trickle_server},
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (cache / "mnist").is_dir() or not any((cache / "mnist").iterdir()):
         assert time.monotonic() < deadline, "the download never started"

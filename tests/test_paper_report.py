@@ -48,8 +48,9 @@ def records(digits):
     """Real local runs: three worker counts at two epoch caps, plus one run that converges early."""
     from nncompare.job import JobSpec, ModelSpec
 
-    base = JobSpec(dataset="digits", epochs=4, model=ModelSpec(hidden_layer_sizes=(32,), batch_size=64,
-                                                               learning_rate_init=0.01))
+    base = JobSpec(
+        dataset="digits", epochs=4, model=ModelSpec(hidden_layer_sizes=(32,), batch_size=64, learning_rate_init=0.01)
+    )
     out = []
     for w in (1, 2, 4):
         for e in (3, 4):
@@ -117,8 +118,11 @@ def test_report_on_missing_or_empty_results_is_one_line_exit_2(content, tmp_path
     results = tmp_path / "r.jsonl"
     if content is not None:
         results.write_text(content)
-    for command in (["report", str(results), "--out", str(tmp_path / "o")], ["plot", str(results)],
-                    ["explain", str(results)]):
+    for command in (
+        ["report", str(results), "--out", str(tmp_path / "o")],
+        ["plot", str(results)],
+        ["explain", str(results)],
+    ):
         with pytest.raises(SystemExit) as exit_:
             main(command)
         assert exit_.value.code == 2
@@ -130,8 +134,20 @@ def test_report_on_missing_or_empty_results_is_one_line_exit_2(content, tmp_path
 @pytest.mark.slow
 def test_paper_on_digits_writes_the_report_beside_the_paper_and_resumes(tmp_path):
     out = tmp_path / "paper"
-    args = [*CLI, "paper", "--dataset", "digits", "--engines", "local",
-            "--max-epochs", "3", "--hidden", "32", "--out", str(out)]
+    args = [
+        *CLI,
+        "paper",
+        "--dataset",
+        "digits",
+        "--engines",
+        "local",
+        "--max-epochs",
+        "3",
+        "--hidden",
+        "32",
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "4x9x11 -> 9 workers x 1 cores" in done.stderr or "4x9x11 -> 9 workers" in done.stderr

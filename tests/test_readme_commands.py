@@ -12,8 +12,12 @@ TABLE = "Name (time in"  # pytest-benchmark's timing table
 
 
 def readme_commands() -> list[str]:
-    return [line for block in re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-            for line in block.splitlines() if line.strip()]
+    return [
+        line
+        for block in re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+        for line in block.splitlines()
+        if line.strip()
+    ]
 
 
 def test_quick_start_gets_the_data_as_a_user_would_and_runs_without_a_data_dir():
@@ -26,9 +30,24 @@ def test_quick_start_gets_the_data_as_a_user_would_and_runs_without_a_data_dir()
 
 
 def micro(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "tests/micro/test_averaging.py", "-k", "float32-inplace-2",
-                           "-p", "no:cacheprovider", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/micro/test_averaging.py",
+            "-k",
+            "float32-inplace-2",
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_benchmark_only_times_the_micro_benchmarks_as_typed():

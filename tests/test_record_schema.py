@@ -22,15 +22,18 @@ def test_a_real_record_is_valid(record):
     assert problem(record) is None
 
 
-@pytest.mark.parametrize("change, fragment", [
-    ({"wall_s": "fast"}, "wall_s"),
-    ({"test_accuracy": 1.5}, "test_accuracy"),
-    ({"phases_s": {"place": 1.0}}, "phases_s"),
-    ({"epoch_s": [0.1]}, "epoch_s has 1 entries for 2"),
-    ({"engine": "hadoop"}, "engine"),
-    ({"rounds": [{"wall_s": None}]}, "rounds"),
-    ({"workers": True}, "workers"),
-])
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"wall_s": "fast"}, "wall_s"),
+        ({"test_accuracy": 1.5}, "test_accuracy"),
+        ({"phases_s": {"place": 1.0}}, "phases_s"),
+        ({"epoch_s": [0.1]}, "epoch_s has 1 entries for 2"),
+        ({"engine": "hadoop"}, "engine"),
+        ({"rounds": [{"wall_s": None}]}, "rounds"),
+        ({"workers": True}, "workers"),
+    ],
+)
 def test_wrong_types_are_named(record, change, fragment):
     assert fragment in problem({**record, **change})
 
@@ -43,7 +46,7 @@ def one_line_exit_2(argv, capsys) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("bad_line", [b"\xff\xfe\n", b"[1, 2]\n", b"{\"engine\": \"local\"}\n", b"{not json\n"])
+@pytest.mark.parametrize("bad_line", [b"\xff\xfe\n", b"[1, 2]\n", b'{"engine": "local"}\n', b"{not json\n"])
 def test_sweep_resume_check_names_the_bad_line(bad_line, record, tmp_path, capsys):
     out = tmp_path / "sweep.jsonl"
     append_jsonl(out, record)

@@ -41,7 +41,8 @@ def assert_one_line(result, code: int, says: str) -> None:
 
 @pytest.fixture
 def not_a_scheduler():
-    """A TCP server that answers every connection with an HTTP error, which no Dask scheduler would send, then hangs up."""
+    """A TCP server that answers every connection with an HTTP error, which no Dask scheduler would send, then
+    hangs up."""
     with loopback_server(lambda conn, stop: conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")) as port:
         yield f"tcp://127.0.0.1:{port}"
 
@@ -61,12 +62,15 @@ def test_a_service_that_is_not_a_dask_scheduler_is_one_line(not_a_scheduler):
     assert took < QUICK_S, took
 
 
-@pytest.mark.parametrize("master, code, says", [
-    ("spark://127.0.0.1:{port}", 1, "cannot reach a Spark master at spark://127.0.0.1:"),
-    ("spark://127.0.0.1:{port},127.0.0.1:{port}", 1, "connection refused; 127.0.0.1:"),
-    ("spark://nonsense", 2, "write a standalone master as spark://HOST:PORT"),
-    ("spark://host:notaport", 2, "write a standalone master as spark://HOST:PORT"),
-])
+@pytest.mark.parametrize(
+    "master, code, says",
+    [
+        ("spark://127.0.0.1:{port}", 1, "cannot reach a Spark master at spark://127.0.0.1:"),
+        ("spark://127.0.0.1:{port},127.0.0.1:{port}", 1, "connection refused; 127.0.0.1:"),
+        ("spark://nonsense", 2, "write a standalone master as spark://HOST:PORT"),
+        ("spark://host:notaport", 2, "write a standalone master as spark://HOST:PORT"),
+    ],
+)
 def test_an_unreachable_or_malformed_spark_master_is_one_line_without_java(master, code, says):
     master = master.format(port=closed_port())
     result, took = run_cli("run", "--engine", "spark", "--cluster", master, "--dataset", "digits")
@@ -78,8 +82,9 @@ def test_an_unreachable_or_malformed_spark_master_is_one_line_without_java(maste
 def test_sweep_reports_why_its_configuration_failed(tmp_path):
     address = f"tcp://127.0.0.1:{closed_port()}"
     out = tmp_path / "sweep.jsonl"
-    result, took = run_cli("sweep", "--engines", "dask", "--cluster", address, "--dataset", "digits", "--epochs", "1",
-                           "--out", str(out))
+    result, took = run_cli(
+        "sweep", "--engines", "dask", "--cluster", address, "--dataset", "digits", "--epochs", "1", "--out", str(out)
+    )
     assert result.returncode == 1, result.stderr
     failed = [line for line in result.stderr.splitlines() if "FAILED" in line]
     assert len(failed) == 1 and f"cannot reach the Dask scheduler at {address}" in failed[0], result.stderr

@@ -13,8 +13,19 @@ import nncompare
 from nncompare.errors import UsageError
 from nncompare.record import append_jsonl
 from nncompare.report import runs_table, write_markdown
-from nncompare.results import (after_first, component_seconds, group_by, job_group, load_records, series, series_label,
-                               steady_epoch_s, steady_seconds, summarize, topology_label)
+from nncompare.results import (
+    after_first,
+    component_seconds,
+    group_by,
+    job_group,
+    load_records,
+    series,
+    series_label,
+    steady_epoch_s,
+    steady_seconds,
+    summarize,
+    topology_label,
+)
 
 
 def record(engine="local", workers=2, epochs=4, epoch_s=(0.5, 0.1, 0.1, 0.1), repeat=0, **extra) -> dict:
@@ -22,11 +33,23 @@ def record(engine="local", workers=2, epochs=4, epoch_s=(0.5, 0.1, 0.1, 0.1), re
     epoch_s = list(epoch_s)
     phases = {"place": 0.01, "compute": 0.2, "transfer": 0.03, "average": 0.02, "evaluate": 0.04, "other": 0.05}
     return {
-        "engine": engine, "dataset": "digits", "workers": workers, "cores_per_worker": 1,
-        "memory_per_worker_bytes": None, "epochs": epochs, "epochs_run": len(epoch_s), "wall_s": 1.0 + sum(epoch_s),
-        "startup_s": 1.0, "epoch_s": epoch_s, "phases_s": phases, "test_accuracy": 0.9, "repeat": repeat,
-        "peak_rss_bytes": {"driver": 1, "workers": 1, "per_worker": {}}, "versions": {"python": "3"},
-        "machine": {"hostname": "h", "cpu": "c", "cores": 2, "memory_bytes": 2**30}, "commit": "abc",
+        "engine": engine,
+        "dataset": "digits",
+        "workers": workers,
+        "cores_per_worker": 1,
+        "memory_per_worker_bytes": None,
+        "epochs": epochs,
+        "epochs_run": len(epoch_s),
+        "wall_s": 1.0 + sum(epoch_s),
+        "startup_s": 1.0,
+        "epoch_s": epoch_s,
+        "phases_s": phases,
+        "test_accuracy": 0.9,
+        "repeat": repeat,
+        "peak_rss_bytes": {"driver": 1, "workers": 1, "per_worker": {}},
+        "versions": {"python": "3"},
+        "machine": {"hostname": "h", "cpu": "c", "cores": 2, "memory_bytes": 2**30},
+        "commit": "abc",
         "spec": {"model": {"hidden_layer_sizes": [32], "batch_size": 64}, "convergence_stop": False},
         **extra,
     }
@@ -82,20 +105,37 @@ def test_load_records_says_what_is_wrong(tmp_path):
 
 
 def test_repeats_of_one_configuration_make_one_summary_by_their_medians():
-    runs = [record(repeat=0, epoch_s=[1, 0.2, 0.2]), record(repeat=1, epoch_s=[1, 0.4, 0.4]),
-            record(repeat=2, epoch_s=[1, 0.9, 0.9]),
-            record(workers=4), record(epochs=8), record(engine="dask")]
+    runs = [
+        record(repeat=0, epoch_s=[1, 0.2, 0.2]),
+        record(repeat=1, epoch_s=[1, 0.4, 0.4]),
+        record(repeat=2, epoch_s=[1, 0.9, 0.9]),
+        record(workers=4),
+        record(epochs=8),
+        record(engine="dask"),
+    ]
     sums = summarize(runs)
     assert [(s.first["engine"], s.first["workers"], s.first["epochs"], len(s.records)) for s in sums] == [
-        ("dask", 2, 4, 1), ("local", 4, 4, 1), ("local", 2, 4, 3), ("local", 2, 8, 1)]
+        ("dask", 2, 4, 1),
+        ("local", 4, 4, 1),
+        ("local", 2, 4, 3),
+        ("local", 2, 8, 1),
+    ]
     three = sums[2]
     assert three.epoch_s == pytest.approx(0.4)  # the median of the runs' steady epochs 0.2, 0.4, 0.9
     # start-up and placement are apart: a slow placement must not read as a slow engine start
     assert three.components()["start-up"] == pytest.approx(1.0)
     assert three.components()["placement"] == pytest.approx(0.01)
     assert component_seconds(runs[0]) == pytest.approx(
-        {"compute": 0.2, "transfer": 0.03, "averaging": 0.02, "scheduling/idle": 0.05, "evaluation": 0.04,
-         "start-up": 1.0, "placement": 0.01})
+        {
+            "compute": 0.2,
+            "transfer": 0.03,
+            "averaging": 0.02,
+            "scheduling/idle": 0.05,
+            "evaluation": 0.04,
+            "start-up": 1.0,
+            "placement": 0.01,
+        }
+    )
 
 
 def test_records_of_other_models_or_clusters_are_other_jobs():
@@ -116,8 +156,7 @@ def test_labels_and_series():
     tagged = record(epochs=10, paper={"config": "4x9x11", "columns": [10]})
     assert series_label(tagged) == "local 4x9x11 (2w×1c)"
     by_series = series([record(epochs=4), record(epochs=8), record(workers=4), tagged])
-    assert {k: len(v) for k, v in by_series.items()} == {"local 2w×1c": 2, "local 4w×1c": 1,
-                                                        "local 4x9x11 (2w×1c)": 1}
+    assert {k: len(v) for k, v in by_series.items()} == {"local 2w×1c": 2, "local 4w×1c": 1, "local 4x9x11 (2w×1c)": 1}
     assert list(by_series) == sorted(by_series)
 
 
@@ -144,12 +183,16 @@ def _imports(module: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module, not_on", [("report", {"nncompare.plots"}),
-                                            ("plots", {"nncompare.report", "nncompare.explain"}),
-                                            ("explain", {"nncompare.report", "nncompare.plots"}),
-                                            ("whatif", {"nncompare.report", "nncompare.plots", "nncompare.explain"}),
-                                            ("results", {"nncompare.report", "nncompare.plots", "nncompare.explain",
-                                                         "nncompare.whatif"})])
+@pytest.mark.parametrize(
+    "module, not_on",
+    [
+        ("report", {"nncompare.plots"}),
+        ("plots", {"nncompare.report", "nncompare.explain"}),
+        ("explain", {"nncompare.report", "nncompare.plots"}),
+        ("whatif", {"nncompare.report", "nncompare.plots", "nncompare.explain"}),
+        ("results", {"nncompare.report", "nncompare.plots", "nncompare.explain", "nncompare.whatif"}),
+    ],
+)
 def test_writers_depend_on_results_not_on_each_other(module, not_on):
     imported = _imports(module)
     assert not imported & not_on

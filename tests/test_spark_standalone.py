@@ -71,16 +71,50 @@ def standalone(tmp_path_factory):
     try:
         master_log = tmp / "master.log"
         with open(master_log, "wb") as out:
-            procs.append(subprocess.Popen(
-                [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-                 "--webui-port", str(free_port())], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        spark_class,
+                        "org.apache.spark.deploy.master.Master",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--webui-port",
+                        str(free_port()),
+                    ],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         wait_for_line(master_log, "I have been elected leader", procs[0], 120)
         worker_log = tmp / "worker.log"
         with open(worker_log, "wb") as out:
-            procs.append(subprocess.Popen(
-                [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1", "--cores", "2",
-                 "--memory", "2g", "--webui-port", str(free_port()), "--work-dir", str(tmp / "work")],
-                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        spark_class,
+                        "org.apache.spark.deploy.worker.Worker",
+                        url,
+                        "--host",
+                        "127.0.0.1",
+                        "--cores",
+                        "2",
+                        "--memory",
+                        "2g",
+                        "--webui-port",
+                        str(free_port()),
+                        "--work-dir",
+                        str(tmp / "work"),
+                    ],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         wait_for_line(worker_log, "Successfully registered with master", procs[1], 120)
         yield url, procs
     finally:
@@ -108,9 +142,34 @@ def test_cli_trains_on_a_standalone_cluster_and_leaves_nothing_running(standalon
     out = tmp_path / "runs.jsonl"
     # children from earlier tests in this process (e.g. multiprocessing's resource tracker) are not ours
     before = {p.pid for p in psutil.Process().children()}
-    main(["run", "--engine", "spark", "--cluster", url, "--dataset", "digits", "--workers", "2", "--cores", "1",
-          "--memory", "512m", "--epochs", "3", "--hidden", "32", "--batch-size", "64", "--learning-rate", "0.01",
-          "--out", str(out), "-q"])
+    main(
+        [
+            "run",
+            "--engine",
+            "spark",
+            "--cluster",
+            url,
+            "--dataset",
+            "digits",
+            "--workers",
+            "2",
+            "--cores",
+            "1",
+            "--memory",
+            "512m",
+            "--epochs",
+            "3",
+            "--hidden",
+            "32",
+            "--batch-size",
+            "64",
+            "--learning-rate",
+            "0.01",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert "spark on digits: 2 workers x 1 cores" in capsys.readouterr().out
     record = json.loads(out.read_text().splitlines()[-1])
     info = record["engine_info"]
@@ -122,7 +181,9 @@ def test_cli_trains_on_a_standalone_cluster_and_leaves_nothing_running(standalon
 
     # the driver's JVM is gone with the session, and the worker has shut its executors down
     daemon_pids = {d.pid for d in daemons} | before
-    assert not [p for p in psutil.Process().children() if p.pid not in daemon_pids and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [
+        p for p in psutil.Process().children() if p.pid not in daemon_pids and p.status() != psutil.STATUS_ZOMBIE
+    ]
     deadline = time.monotonic() + 60
     while executors_of(worker) and time.monotonic() < deadline:
         time.sleep(0.5)

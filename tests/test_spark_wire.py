@@ -7,8 +7,19 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nncompare.engines.spark.wire import (Hello, Placement, ProtocolError, decode_hello, decode_placement, decode_round,
-                                          decode_update, encode_hello, encode_placement, encode_round, encode_update)
+from nncompare.engines.spark.wire import (
+    Hello,
+    Placement,
+    ProtocolError,
+    decode_hello,
+    decode_placement,
+    decode_round,
+    decode_update,
+    encode_hello,
+    encode_placement,
+    encode_round,
+    encode_update,
+)
 from nncompare.job import ModelSpec
 from nncompare.trainer import RoundPosition, ShardUpdate
 
@@ -19,9 +30,19 @@ def payload_of(buffers) -> np.ndarray:
 
 
 def test_an_update_travels_with_every_field_of_shard_update():
-    update = ShardUpdate(shard=1, weights=np.arange(7, dtype=np.float32), n_samples=np.int64(898), loss=np.float64(0.25),
-                         compute_s=0.5, peak_rss_bytes=123, worker="host:42", epoch_end=False, compute_cpu_s=0.4,
-                         compute_runqueue_s=0.05, between_runqueue_s=0.01)
+    update = ShardUpdate(
+        shard=1,
+        weights=np.arange(7, dtype=np.float32),
+        n_samples=np.int64(898),
+        loss=np.float64(0.25),
+        compute_s=0.5,
+        peak_rss_bytes=123,
+        worker="host:42",
+        epoch_end=False,
+        compute_cpu_s=0.4,
+        compute_runqueue_s=0.05,
+        between_runqueue_s=0.01,
+    )
     meta, buffers = encode_update(update, task_overhead_s=0.002)
     back, overhead = decode_update(meta, payload_of(buffers))
     assert overhead == 0.002 and np.array_equal(back.weights, update.weights)
@@ -50,9 +71,16 @@ def test_a_round_carries_its_position_and_the_weights_or_none():
 
 def test_a_placement_rebuilds_the_shard_and_the_model():
     rng = np.random.RandomState(0)
-    p = Placement(shard=1, x=rng.rand(5, 3).astype(np.float32), y=np.array([0, 1, 2, 1, 0], dtype=np.int64),
-                  classes=np.arange(3), model=ModelSpec(hidden_layer_sizes=(8, 4), seed=3), cores=2,
-                  rounds_per_epoch=6, idle_timeout_s=60.0)
+    p = Placement(
+        shard=1,
+        x=rng.rand(5, 3).astype(np.float32),
+        y=np.array([0, 1, 2, 1, 0], dtype=np.int64),
+        classes=np.arange(3),
+        model=ModelSpec(hidden_layer_sizes=(8, 4), seed=3),
+        cores=2,
+        rounds_per_epoch=6,
+        idle_timeout_s=60.0,
+    )
     meta, buffers = encode_placement(p)
     back = decode_placement(meta, payload_of(buffers))
     assert np.array_equal(back.x, p.x) and back.x.dtype == p.x.dtype and np.array_equal(back.y, p.y)

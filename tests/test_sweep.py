@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,8 +21,9 @@ CLI = [sys.executable, "-c", "from nncompare.cli import main; main()"]
 
 
 def test_grid_is_the_product_with_repeats_and_no_duplicates(small_spec):
-    runs = grid(small_spec, engines=["local"], workers=[1, 2, 2], cores=[1], memory=[None, 2**30], epochs=[2, 3],
-                repeats=2)
+    runs = grid(
+        small_spec, engines=["local"], workers=[1, 2, 2], cores=[1], memory=[None, 2**30], epochs=[2, 3], repeats=2
+    )
     assert len(runs) == 2 * 2 * 2 * 2  # workers x memory x epochs x repeats, the repeated 2 collapsed
     assert len({r.key for r in runs}) == len(runs)
     assert {r.repeat for r in runs} == {0, 1}
@@ -67,8 +68,23 @@ def _our_children(marker: str) -> list[psutil.Process]:
 def test_ctrl_c_then_rerun_finishes_the_grid_without_repeating_or_losing(tmp_path):
     out = tmp_path / "sweep.jsonl"
     seed = 40000 + os.getpid() % 10000  # marks this test's child processes
-    args = [*CLI, "sweep", "--out", str(out), "--dataset", "digits", "--hidden", "32", "--seed", str(seed),
-            "--workers", "1,2", "--epochs", "15,25", "--no-convergence-stop"]
+    args = [
+        *CLI,
+        "sweep",
+        "--out",
+        str(out),
+        "--dataset",
+        "digits",
+        "--hidden",
+        "32",
+        "--seed",
+        str(seed),
+        "--workers",
+        "1,2",
+        "--epochs",
+        "15,25",
+        "--no-convergence-stop",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
@@ -97,13 +113,16 @@ def test_ctrl_c_then_rerun_finishes_the_grid_without_repeating_or_losing(tmp_pat
     assert out.read_text().splitlines()[: len(first)] == first  # nothing rewritten
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["sweep", "--out", "{tmp}/x.jsonl", "--workers", "0"], "--workers"),
-    (["sweep", "--out", "{tmp}/x.jsonl", "--engines", "local,hadoop"], "unknown engine"),
-    (["sweep", "--out", "{tmp}/x.jsonl", "--epochs", "ten"], "--epochs"),
-    (["sweep", "--out", "{tmp}/x.jsonl", "--memory", "lots"], "memory"),
-    (["sweep", "--out", "{tmp}/x.jsonl", "--cores", "4096"], "cores"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["sweep", "--out", "{tmp}/x.jsonl", "--workers", "0"], "--workers"),
+        (["sweep", "--out", "{tmp}/x.jsonl", "--engines", "local,hadoop"], "unknown engine"),
+        (["sweep", "--out", "{tmp}/x.jsonl", "--epochs", "ten"], "--epochs"),
+        (["sweep", "--out", "{tmp}/x.jsonl", "--memory", "lots"], "memory"),
+        (["sweep", "--out", "{tmp}/x.jsonl", "--cores", "4096"], "cores"),
+    ],
+)
 def test_bad_sweep_input_is_one_line_exit_2_and_writes_nothing(argv, fragment, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([a.format(tmp=tmp_path) for a in argv])
@@ -119,8 +138,7 @@ def test_progress_lines_give_the_runs_and_the_time_left(small_spec, tmp_path):
 
     runs = [Run(small_spec.with_(epochs=e)) for e in (1, 2, 3)]
     lines = []
-    outcome = run_sweep(runs, tmp_path / "r.jsonl", echo=lines.append,
-                        runner=lambda run, **_: run_job(run.spec))
+    outcome = run_sweep(runs, tmp_path / "r.jsonl", echo=lines.append, runner=lambda run, **_: run_job(run.spec))
     assert outcome.ran == 3
     assert re.search(r"^\[1/3\] .*; 2 left, about \d+ s to go$", lines[0]), lines[0]
     assert re.search(r"^\[2/3\] .*; 1 left, about \d+ s to go$", lines[1]), lines[1]

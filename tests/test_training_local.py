@@ -25,8 +25,13 @@ def test_record_has_the_stable_keys_and_phases_add_up(small_spec, digits):
 
 def test_one_worker_one_round_per_epoch_equals_plain_partial_fit(digits):
     """With one shard the engine must compute exactly what MLPClassifier.partial_fit computes."""
-    spec = JobSpec(dataset="digits", epochs=3, partition="contiguous",
-                   model=ModelSpec(hidden_layer_sizes=(16,), batch_size=50), convergence_stop=False)
+    spec = JobSpec(
+        dataset="digits",
+        epochs=3,
+        partition="contiguous",
+        model=ModelSpec(hidden_layer_sizes=(16,), batch_size=50),
+        convergence_stop=False,
+    )
     record = run_job(spec, dataset=digits)
 
     plain = MLPClassifier(hidden_layer_sizes=(16,), batch_size=50, random_state=np.random.RandomState(0))
@@ -53,7 +58,9 @@ def test_convergence_stop_follows_sklearn_rule():
 
 
 def test_convergence_stop_ends_a_long_run_early(digits):
-    spec = JobSpec(dataset="digits", epochs=500, model=ModelSpec(hidden_layer_sizes=(32,)), tol=1e-2, n_iter_no_change=2)
+    spec = JobSpec(
+        dataset="digits", epochs=500, model=ModelSpec(hidden_layer_sizes=(32,)), tol=1e-2, n_iter_no_change=2
+    )
     record = run_job(spec, dataset=digits)
     assert record["stopped_early"] and record["epochs_run"] < 500
 

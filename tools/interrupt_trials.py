@@ -25,8 +25,24 @@ CLI = [str(Path(sys.executable).with_name("nncompare"))]
 
 
 def run_command(data_dir: str, out: Path) -> list[str]:
-    return [*CLI, "run", "--engine", "local", "--dataset", "fashion-mnist", "--epochs", "3", "--workers", "2",
-            "--no-convergence-stop", "--data-dir", data_dir, "--out", str(out), "-q"]
+    return [
+        *CLI,
+        "run",
+        "--engine",
+        "local",
+        "--dataset",
+        "fashion-mnist",
+        "--epochs",
+        "3",
+        "--workers",
+        "2",
+        "--no-convergence-stop",
+        "--data-dir",
+        data_dir,
+        "--out",
+        str(out),
+        "-q",
+    ]
 
 
 def main() -> int:
@@ -52,14 +68,18 @@ def main() -> int:
             out = Path(tmp) / f"trial-{trial + 1}.jsonl"
             sig = rng.choice([signal.SIGINT, signal.SIGTERM])
             moment = rng.uniform(0.0, duration * 0.9)
-            proc = subprocess.Popen(run_command(args.data_dir, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True)
+            proc = subprocess.Popen(
+                run_command(args.data_dir, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             time.sleep(moment)
             if proc.poll() is not None:  # this run was quicker than the baseline: nothing to interrupt
                 proc.communicate()
                 out.unlink(missing_ok=True)
                 redrawn += 1
-                print(f"{'-':>5} {sig.name:>7} {moment:6.2f}  the run had finished (exit {proc.returncode}); moment redrawn")
+                print(
+                    f"{'-':>5} {sig.name:>7} {moment:6.2f}  the run had finished (exit "
+                    f"{proc.returncode}); moment redrawn"
+                )
                 continue
             trial += 1
             sent = time.monotonic()
@@ -69,11 +89,15 @@ def main() -> int:
             lines = [line for line in err.splitlines() if line.strip()]
             held = proc.returncode != 0 and not out.exists() and len(lines) == 1 and "Traceback" not in err
             failures += not held
-            print(f"{trial:>5} {sig.name:>7} {moment:6.2f} {proc.returncode:>4} {ended:7.2f}  "
-                  f"{'yes' if out.exists() else 'no':>6}  {json.dumps(lines[-1] if lines else '')}"
-                  + ("" if held else "  <-- FAILED"))
-        print(f"{args.trials - failures} of {args.trials} trials exited non-zero with one line and no record"
-              f" ({redrawn} moments redrawn because the run had already finished)")
+            print(
+                f"{trial:>5} {sig.name:>7} {moment:6.2f} {proc.returncode:>4} {ended:7.2f}  "
+                f"{'yes' if out.exists() else 'no':>6}  {json.dumps(lines[-1] if lines else '')}"
+                + ("" if held else "  <-- FAILED")
+            )
+        print(
+            f"{args.trials - failures} of {args.trials} trials exited non-zero with one line and no record"
+            f" ({redrawn} moments redrawn because the run had already finished)"
+        )
         return 1 if failures else 0
 
 

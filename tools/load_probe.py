@@ -52,7 +52,9 @@ def main() -> int:
                     first = len(run.rounds)
                     run.epoch(evaluate=False)
                     e = len(run.epoch_s) - 1
-                    rows.append((busy, run.epoch_s[e], thread_only_measure(run, e, first), run.epoch_clocks[e]["active_s"]))
+                    rows.append(
+                        (busy, run.epoch_s[e], thread_only_measure(run, e, first), run.epoch_clocks[e]["active_s"])
+                    )
             finally:
                 for proc in spinners:
                     proc.kill()

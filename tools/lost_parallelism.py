@@ -37,20 +37,22 @@ def main() -> int:
     except NNCompareError as exc:
         print(f"lost_parallelism: error: {exc}", file=sys.stderr)
         return 2
-    x = read_images(files["train_images"]).reshape(-1, 784)[:args.samples]
-    y = read_labels(files["train_labels"])[:args.samples]
+    x = read_images(files["train_images"]).reshape(-1, 784)[: args.samples]
+    y = read_labels(files["train_labels"])[: args.samples]
     trainers = {cores: ShardTrainer(0, x, y, np.arange(10), ModelSpec(), cores=cores) for cores in (1, 2)}
     for trainer in trainers.values():
         trainer.train_round(None)  # initialisation, left out
     walls, threads = {1: [], 2: []}, {1: [], 2: []}
     for i in range(args.rounds):
-        for cores in ((2, 1) if i % 2 == 0 else (1, 2)):
+        for cores in (2, 1) if i % 2 == 0 else (1, 2):
             update = trainers[cores].train_round(trainers[cores].flat.copy())
             walls[cores].append(update.compute_s)
             threads[cores].append(update.compute_threads)
     for cores in (1, 2):
-        print(f"BLAS on {cores}: partial_fit {', '.join(f'{w:.3f}' for w in walls[cores])} s; "
-              f"threads that computed {threads[cores]}")
+        print(
+            f"BLAS on {cores}: partial_fit {', '.join(f'{w:.3f}' for w in walls[cores])} s; "
+            f"threads that computed {threads[cores]}"
+        )
     print(f"1 thread / 2 threads (medians): x{statistics.median(walls[1]) / statistics.median(walls[2]):.2f}")
     return 0
 

@@ -33,10 +33,15 @@ def steady(values):
 def spec_for(engine: str, args):
     from nncompare.job import JobSpec, ModelSpec, Topology
 
-    return JobSpec(dataset=args.dataset, engine=engine, epochs=args.epochs, convergence_stop=False,
-                   train_samples=args.train_samples,
-                   model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
-                   topology=Topology(workers=args.workers, cores_per_worker=args.cores))
+    return JobSpec(
+        dataset=args.dataset,
+        engine=engine,
+        epochs=args.epochs,
+        convergence_stop=False,
+        train_samples=args.train_samples,
+        model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
+        topology=Topology(workers=args.workers, cores_per_worker=args.cores),
+    )
 
 
 def run_engine(engine: str, args, dataset, **options) -> dict:
@@ -60,9 +65,12 @@ def run_engine(engine: str, args, dataset, **options) -> dict:
         out["transfer_s"] = steady([r["transfer_s"] for r in record["rounds"]])
         out["worker_idle_s"] = steady([max(r["worker_idle_s"]) for r in record["rounds"]])
         # CPU the workers got while computing: well under 1 means the machine, not the engine, set the pace
-        out["worker_cpu_share"] = steady([sum(r["worker_cpu_s"]) / sum(r["worker_in_actor_s"]) for r in record["rounds"]])
-        out["minflt_per_epoch_per_worker"] = steady([sum(r["worker_minflt"]) / len(r["worker_minflt"])
-                                                    for r in record["rounds"]])
+        out["worker_cpu_share"] = steady(
+            [sum(r["worker_cpu_s"]) / sum(r["worker_in_actor_s"]) for r in record["rounds"]]
+        )
+        out["minflt_per_epoch_per_worker"] = steady(
+            [sum(r["worker_minflt"]) / len(r["worker_minflt"]) for r in record["rounds"]]
+        )
         out["shard_bytes"] = {p["worker"]: p["bytes"] for p in info["placement"].values()}
         out["worker_pid"] = {a: w["pid"] for a, w in info["workers"].items()}
         out["malloc_trim_threshold_removed"] = info["malloc_trim_threshold_removed"]
@@ -87,9 +95,15 @@ def run_dask_ml(args, dataset) -> dict:
     x, y, _ = training_data(spec, dataset)
     shards = make_shards(x, y, args.workers, spec.partition, spec.model.seed)
     chunks = tuple(len(s) for s in shards)
-    with LocalCluster(n_workers=args.workers, threads_per_worker=args.cores, dashboard_address=None,
-                      scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=args.cores,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
         warnings.filterwarnings("ignore", message="Sending large graph")  # once, before the clock starts
         xd = da.from_array(np.concatenate([s.x for s in shards]), chunks=(chunks, x.shape[1])).persist()
@@ -103,8 +117,12 @@ def run_dask_ml(args, dataset) -> dict:
             model.partial_fit(xd, yd, classes=dataset.classes)
             epochs.append(time.perf_counter() - start)
         accuracy = float(model.estimator_.score(dataset.x_test, dataset.y_test))
-    return {"epoch_s": epochs, "steady_epoch_s": steady(epochs), "test_accuracy": accuracy,
-            "worker_malloc_trim_threshold": sorted(set(map(str, trim.values())))}
+    return {
+        "epoch_s": epochs,
+        "steady_epoch_s": steady(epochs),
+        "test_accuracy": accuracy,
+        "worker_malloc_trim_threshold": sorted(set(map(str, trim.values()))),
+    }
 
 
 def check(results: dict, args) -> list[tuple[str, str, bool]]:
@@ -122,8 +140,13 @@ def check(results: dict, args) -> list[tuple[str, str, bool]]:
     for address, shard in sorted(dask["shard_bytes"].items()):
         key = next(k for k in dask["peak_rss_per_worker"] if k.endswith(f":{dask['worker_pid'][address]}"))
         peak = dask["peak_rss_per_worker"][key]
-        crit.append((f"worker {address.rsplit(':', 1)[1]} peak RSS <= shard + 250 MB",
-                     f"{peak / MB:.0f} MB <= {shard / MB:.0f} + 250 MB", peak <= shard + 250 * MB))
+        crit.append(
+            (
+                f"worker {address.rsplit(':', 1)[1]} peak RSS <= shard + 250 MB",
+                f"{peak / MB:.0f} MB <= {shard / MB:.0f} + 250 MB",
+                peak <= shard + 250 * MB,
+            )
+        )
     return crit
 
 
@@ -136,10 +159,15 @@ def main(argv=None) -> int:
     parser.add_argument("--cores", type=int, default=1)
     parser.add_argument("--train-samples", type=int, default=None)
     parser.add_argument("--no-dask-ml", action="store_true", help="Skip the dask-ml comparison.")
-    parser.add_argument("--no-malloc-trim-run", action="store_true",
-                        help="Skip the run with the nanny's MALLOC_TRIM_THRESHOLD_ kept.")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="Run every configuration this many times, interleaved, and keep each one's best.")
+    parser.add_argument(
+        "--no-malloc-trim-run", action="store_true", help="Skip the run with the nanny's MALLOC_TRIM_THRESHOLD_ kept."
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="Run every configuration this many times, interleaved, and keep each one's best.",
+    )
     parser.add_argument("--out", default=None, help="Write the figures and verdicts as JSON here.")
     args = parser.parse_args(argv)
 
@@ -160,30 +188,49 @@ def main(argv=None) -> int:
     results = {name: min(rs, key=lambda r: r["steady_epoch_s"]) for name, rs in repeats.items()}
     load_after = os.getloadavg()
 
-    print(f"{args.dataset}, 784-100-10, batch 200, {args.epochs} epochs, {args.workers} workers x {args.cores} core(s); "
-          f"best of {args.repeat} interleaved runs; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
-          f"({os.cpu_count()} CPUs)")
-    print(f"{'run':28s} {'epoch s':>8s} {'slowest worker compute s':>25s} {'accuracy':>9s} {'minflt/epoch/worker':>20s}")
+    print(
+        f"{args.dataset}, 784-100-10, batch 200, {args.epochs} epochs, {args.workers} workers x {args.cores} core(s); "
+        f"best of {args.repeat} interleaved runs; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
+        f"({os.cpu_count()} CPUs)"
+    )
+    print(
+        f"{'run':28s} {'epoch s':>8s} {'slowest worker compute s':>25s} {'accuracy':>9s} {'minflt/epoch/worker':>20s}"
+    )
     for name, r in results.items():
         compute = r.get("slowest_worker_compute_s")
         faults = r.get("minflt_per_epoch_per_worker")
-        print(f"{name:28s} {r['steady_epoch_s']:8.3f} {'' if compute is None else f'{compute:.3f}':>25s} "
-              f"{r['test_accuracy']:9.4f} {'' if faults is None else f'{faults:,.0f}':>20s}")
+        print(
+            f"{name:28s} {r['steady_epoch_s']:8.3f} {'' if compute is None else f'{compute:.3f}':>25s} "
+            f"{r['test_accuracy']:9.4f} {'' if faults is None else f'{faults:,.0f}':>20s}"
+        )
     d = results["dask"]
-    print(f"dask per round: transfer {d['transfer_s'] * 1e3:.1f} ms, worker idle {d['worker_idle_s'] * 1e3:.1f} ms, "
-          f"scheduler transitions while training {d['scheduler_transitions_during_training']}, "
-          f"CPU share of each worker while computing {d['worker_cpu_share']:.2f} of a core")
+    print(
+        f"dask per round: transfer {d['transfer_s'] * 1e3:.1f} ms, worker idle {d['worker_idle_s'] * 1e3:.1f} ms, "
+        f"scheduler transitions while training {d['scheduler_transitions_during_training']}, "
+        f"CPU share of each worker while computing {d['worker_cpu_share']:.2f} of a core"
+    )
     if "dask_ml" in results:
-        print(f"dask-ml workers' MALLOC_TRIM_THRESHOLD_: {', '.join(results['dask_ml']['worker_malloc_trim_threshold'])}")
+        print(
+            f"dask-ml workers' MALLOC_TRIM_THRESHOLD_: {', '.join(results['dask_ml']['worker_malloc_trim_threshold'])}"
+        )
     criteria = check(results, args)
     print()
     for name, value, ok in criteria:
         print(f"{'PASS' if ok else 'FAIL'}  {name:55s} {value}")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"args": vars(args), "load_average_before": load_before, "load_average_after": load_after,
-                       "results": results, "all_runs": repeats, "criteria": [{"name": n, "value": v, "pass": ok} for n, v, ok in criteria]},
-                      fh, indent=1)
+            json.dump(
+                {
+                    "args": vars(args),
+                    "load_average_before": load_before,
+                    "load_average_after": load_after,
+                    "results": results,
+                    "all_runs": repeats,
+                    "criteria": [{"name": n, "value": v, "pass": ok} for n, v, ok in criteria],
+                },
+                fh,
+                indent=1,
+            )
     return 0 if all(ok for *_, ok in criteria) else 1
 
 

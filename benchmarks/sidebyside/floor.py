@@ -43,9 +43,14 @@ def load_1min() -> float:
 def spec_for(engine: str, args):
     from nncompare.job import JobSpec, ModelSpec, Topology
 
-    return JobSpec(dataset=args.dataset, engine=engine, epochs=args.epochs, convergence_stop=False,
-                   model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
-                   topology=Topology(workers=args.workers, cores_per_worker=1))
+    return JobSpec(
+        dataset=args.dataset,
+        engine=engine,
+        epochs=args.epochs,
+        convergence_stop=False,
+        model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
+        topology=Topology(workers=args.workers, cores_per_worker=1),
+    )
 
 
 def engine_figures(record: dict) -> dict:
@@ -100,12 +105,17 @@ def main(argv=None) -> int:
         stack.append(floor.bare_startup(engine, args.workers, training_stack=True)["startup_s"])
         bare.append(floor.bare_startup(engine, args.workers)["startup_s"])
         floors.append(floor.floor_epoch(spec_for("local", args), args.data_dir, epochs=args.floor_epochs))
-        runs[engine] = {"bare_startup_s": statistics.mean(bare), "bare_stack_startup_s": statistics.mean(stack),
-                        "bare_startups_s": bare, "bare_stack_startups_s": stack,
-                        **engine_figures(record), "floor_epoch_s": statistics.mean(f["epoch_s"] for f in floors[-2:]),
-                        "floor_cpu_s": statistics.mean(f["cpu_s"] for f in floors[-2:]),
-                        "floor_active_s": statistics.mean(f["epoch_s"] - f["runqueue_s"] for f in floors[-2:]),
-                        "engine_info": record["engine_info"]}
+        runs[engine] = {
+            "bare_startup_s": statistics.mean(bare),
+            "bare_stack_startup_s": statistics.mean(stack),
+            "bare_startups_s": bare,
+            "bare_stack_startups_s": stack,
+            **engine_figures(record),
+            "floor_epoch_s": statistics.mean(f["epoch_s"] for f in floors[-2:]),
+            "floor_cpu_s": statistics.mean(f["cpu_s"] for f in floors[-2:]),
+            "floor_active_s": statistics.mean(f["epoch_s"] - f["runqueue_s"] for f in floors[-2:]),
+            "engine_info": record["engine_info"],
+        }
         loads.append(load_1min())
     placed.append(floor.floor_placement(spec_for("local", args), args.data_dir))
     loads.append(load_1min())
@@ -113,42 +123,56 @@ def main(argv=None) -> int:
     floor_s = statistics.mean(f["epoch_s"] for f in floors)
     floor_cpu = statistics.mean(f["cpu_s"] for f in floors)
 
-    print(f"load (1-min average) through the run: {' -> '.join(f'{v:.2f}' for v in loads)} "
-          f"on {os.cpu_count()} cores")
+    print(f"load (1-min average) through the run: {' -> '.join(f'{v:.2f}' for v in loads)} on {os.cpu_count()} cores")
     shown = " -> ".join(f"{f['epoch_s']:.3f}" for f in floors)
-    print(f"floor epoch ({args.workers} plain 1-thread processes at once, {args.floor_epochs} epochs, slowest median): "
-          f"{shown} s, first and after each engine; CPU {floor_cpu:.3f} s")
-    print(f"floor placement (the shards cut, sent as uint8 over loopback to {args.workers} plain processes that "
-          f"scale them): {floor_place_s:.3f} s (before {placed[0]['placement_s']:.3f}, after {placed[1]['placement_s']:.3f})")
+    print(
+        f"floor epoch ({args.workers} plain 1-thread processes at once, {args.floor_epochs} epochs, slowest median): "
+        f"{shown} s, first and after each engine; CPU {floor_cpu:.3f} s"
+    )
+    print(
+        f"floor placement (the shards cut, sent as uint8 over loopback to {args.workers} plain processes that "
+        f"scale them): {floor_place_s:.3f} s (before {placed[0]['placement_s']:.3f}, after "
+        f"{placed[1]['placement_s']:.3f})"
+    )
     for engine in engines:
         name = "LocalCluster" if engine == "dask" else "SparkSession local"
         fig = runs[engine]
-        print(f"floor start-up ({engine}: bare {name} of {args.workers} x 1 core, through a first task, before and "
-              f"after the engine): {' / '.join(f'{v:.2f}' for v in fig['bare_startups_s'])} s; with its workers "
-              f"importing numpy and scikit-learn: {' / '.join(f'{v:.2f}' for v in fig['bare_stack_startups_s'])} s")
+        print(
+            f"floor start-up ({engine}: bare {name} of {args.workers} x 1 core, through a first task, before and "
+            f"after the engine): {' / '.join(f'{v:.2f}' for v in fig['bare_startups_s'])} s; with its workers "
+            f"importing numpy and scikit-learn: {' / '.join(f'{v:.2f}' for v in fig['bare_stack_startups_s'])} s"
+        )
     print()
-    print(f"{'engine':7} {'epoch s':>8} {'/floor':>7} {'compute s':>10} {'/floor':>7} {'CPU s':>6} {'/floor':>7} "
-          f"{'place s':>8} {'start s':>8} {'/bare':>6} {'/+stack':>7} {'whole s':>8} {'floor whole':>12}")
+    print(
+        f"{'engine':7} {'epoch s':>8} {'/floor':>7} {'compute s':>10} {'/floor':>7} {'CPU s':>6} {'/floor':>7} "
+        f"{'place s':>8} {'start s':>8} {'/bare':>6} {'/+stack':>7} {'whole s':>8} {'floor whole':>12}"
+    )
     failures = 0
     for engine in engines:
         fig = runs[engine]
         near, near_cpu = fig["floor_epoch_s"], fig["floor_cpu_s"]  # the floors right before and after it
         floor_whole = fig["bare_startup_s"] + fig["epochs"] * near
-        print(f"{engine:7} {fig['epoch_s']:8.3f} {fig['epoch_s'] / near:7.2f} {fig['compute_s']:10.3f} "
-              f"{fig['compute_s'] / near:7.2f} {fig['compute_cpu_s']:6.3f} {fig['compute_cpu_s'] / near_cpu:7.2f} "
-              f"{fig['place_s']:8.3f} {fig['startup_s']:8.2f} {fig['startup_s'] / fig['bare_startup_s']:6.2f} "
-              f"{fig['startup_s'] / fig['bare_stack_startup_s']:7.2f} "
-              f"{fig['wall_s']:8.2f} {floor_whole:12.2f}")
+        print(
+            f"{engine:7} {fig['epoch_s']:8.3f} {fig['epoch_s'] / near:7.2f} {fig['compute_s']:10.3f} "
+            f"{fig['compute_s'] / near:7.2f} {fig['compute_cpu_s']:6.3f} {fig['compute_cpu_s'] / near_cpu:7.2f} "
+            f"{fig['place_s']:8.3f} {fig['startup_s']:8.2f} {fig['startup_s'] / fig['bare_startup_s']:6.2f} "
+            f"{fig['startup_s'] / fig['bare_stack_startup_s']:7.2f} "
+            f"{fig['wall_s']:8.2f} {floor_whole:12.2f}"
+        )
     print()
     for engine in engines:
         fig = runs[engine]
-        print(f"{engine:7} load-corrected epoch {fig['epoch_active_s']:.3f} s = "
-              f"{fig['epoch_active_s'] / fig['floor_active_s']:.2f}x the floor's {fig['floor_active_s']:.3f} s "
-              f"(every wait for a CPU out, our own threads' too); "
-              f"placement {fig['place_s'] / floor_place_s:.2f}x the floor placement")
-    print("(compute: the slowest worker's own partial_fit per round, wall and CPU, against the floor's; "
-          "/+stack: start-up over the bare one whose workers import the training stack; "
-          "floor whole: bare start-up + the epochs at the floor epoch)")
+        print(
+            f"{engine:7} load-corrected epoch {fig['epoch_active_s']:.3f} s = "
+            f"{fig['epoch_active_s'] / fig['floor_active_s']:.2f}x the floor's {fig['floor_active_s']:.3f} s "
+            f"(every wait for a CPU out, our own threads' too); "
+            f"placement {fig['place_s'] / floor_place_s:.2f}x the floor placement"
+        )
+    print(
+        "(compute: the slowest worker's own partial_fit per round, wall and CPU, against the floor's; "
+        "/+stack: start-up over the bare one whose workers import the training stack; "
+        "floor whole: bare start-up + the epochs at the floor epoch)"
+    )
     print()
     for engine in engines:
         fig = runs[engine]
@@ -161,9 +185,22 @@ def main(argv=None) -> int:
             print(f"{'PASS' if ok else 'FAIL'}  {engine:5} {what:9} {value:6.2f}{unit} (target <= {target:.2f}{unit})")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"loads": loads, "floor": {"epoch_s": floor_s, "cpu_s": floor_cpu,
-                                                 "placement_s": floor_place_s, "placements": placed, "epochs": floors},
-                       "engines": runs}, fh, indent=1, default=str)
+            json.dump(
+                {
+                    "loads": loads,
+                    "floor": {
+                        "epoch_s": floor_s,
+                        "cpu_s": floor_cpu,
+                        "placement_s": floor_place_s,
+                        "placements": placed,
+                        "epochs": floors,
+                    },
+                    "engines": runs,
+                },
+                fh,
+                indent=1,
+                default=str,
+            )
     return 1 if failures else 0
 
 

@@ -46,8 +46,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     ds = load_dataset(args.dataset, data_dir=args.data_dir)
-    spec = JobSpec(dataset=args.dataset, epochs=args.epochs, topology=Topology(1, args.cores), partition="contiguous",
-                   convergence_stop=False)
+    spec = JobSpec(
+        dataset=args.dataset,
+        epochs=args.epochs,
+        topology=Topology(1, args.cores),
+        partition="contiguous",
+        convergence_stop=False,
+    )
     engine_epoch, plain_epoch, engine_acc, plain_acc = [], [], [], []
     for _ in range(args.repeats):
         record = run_job(spec, dataset=ds)
@@ -59,10 +64,18 @@ def main(argv=None):
 
     engine_s, plain_s = statistics.median(engine_epoch), statistics.median(plain_epoch)
     ratio = engine_s / plain_s
-    figures = {"dataset": args.dataset, "epochs": args.epochs, "cores": args.cores, "repeats": args.repeats,
-               "local_engine_epoch_s": engine_s, "plain_partial_fit_epoch_s": plain_s, "ratio": ratio,
-               "local_engine_accuracy": statistics.mean(engine_acc), "plain_accuracy": statistics.mean(plain_acc),
-               "criterion_ratio_le_1_05": ratio <= 1.05}
+    figures = {
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "cores": args.cores,
+        "repeats": args.repeats,
+        "local_engine_epoch_s": engine_s,
+        "plain_partial_fit_epoch_s": plain_s,
+        "ratio": ratio,
+        "local_engine_accuracy": statistics.mean(engine_acc),
+        "plain_accuracy": statistics.mean(plain_acc),
+        "criterion_ratio_le_1_05": ratio <= 1.05,
+    }
     print(f"{'':32s}{'s/epoch (steady, median of runs)':>36s}{'test accuracy':>16s}")
     print(f"{'local engine, 1 worker':32s}{engine_s:>36.4f}{figures['local_engine_accuracy']:>16.4f}")
     print(f"{'MLPClassifier.partial_fit':32s}{plain_s:>36.4f}{figures['plain_accuracy']:>16.4f}")

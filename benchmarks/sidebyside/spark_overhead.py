@@ -68,13 +68,18 @@ def run_engine(spec, dataset):
     # one round per epoch; a round's compute is its critical path: the slower task on Spark,
     # the sum for the local engine, which runs its shards one after another
     per_epoch_compute = [r["compute_s"] for r in record["rounds"]]
-    return {"record": record,
-        "wall_s": record["wall_s"], "startup_s": record["startup_s"], "place_s": record["phases_s"]["place"],
-        "epoch_s": record["epoch_s"], "slowest_task_compute_s": per_epoch_compute,
+    return {
+        "record": record,
+        "wall_s": record["wall_s"],
+        "startup_s": record["startup_s"],
+        "place_s": record["phases_s"]["place"],
+        "epoch_s": record["epoch_s"],
+        "slowest_task_compute_s": per_epoch_compute,
         "transfer_s": [r["transfer_s"] for r in record["rounds"]],
         "mean_epoch_s": steady_epoch_s(record),
         "mean_compute_s": float(np.mean(steady(per_epoch_compute))),
-        "test_accuracy": record["test_accuracy"], "accuracy_curve": record["accuracy_curve"],
+        "test_accuracy": record["test_accuracy"],
+        "accuracy_curve": record["accuracy_curve"],
         "phases_s": record["phases_s"],
     }
 
@@ -104,9 +109,15 @@ def run_naive(session, spec, shards, dataset):
         compute.append(max(c for _, _, c in out))
     wall = time.perf_counter() - start
     rdd.unpersist()
-    return {"wall_s": wall, "place_s": place_s, "epoch_s": epoch_s, "slowest_task_compute_s": compute,
-            "mean_epoch_s": float(np.mean(steady(epoch_s))), "mean_compute_s": float(np.mean(steady(compute))),
-            "test_accuracy": evaluator.accuracy(weights)}
+    return {
+        "wall_s": wall,
+        "place_s": place_s,
+        "epoch_s": epoch_s,
+        "slowest_task_compute_s": compute,
+        "mean_epoch_s": float(np.mean(steady(epoch_s))),
+        "mean_compute_s": float(np.mean(steady(compute))),
+        "test_accuracy": evaluator.accuracy(weights),
+    }
 
 
 def _frame(session, x, y):
@@ -137,8 +148,14 @@ def run_mllib(session, spec, x, y, dataset, max_iter):
     test = _frame(session, dataset.x_test, dataset.y_test)
     accuracy = model.transform(test).select(F.avg((F.col("prediction") == F.col("label")).cast("double"))).first()[0]
     train.unpersist()
-    return {"wall_s": wall, "load_s": load_s, "fit_s": fit_s, "max_iter": max_iter, "layers": layers,
-            "test_accuracy": float(accuracy)}
+    return {
+        "wall_s": wall,
+        "load_s": load_s,
+        "fit_s": fit_s,
+        "max_iter": max_iter,
+        "layers": layers,
+        "test_accuracy": float(accuracy),
+    }
 
 
 def main(argv=None):
@@ -147,17 +164,26 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--mllib-max-iter", type=int, default=100, help="MLlib's own default is 100")
-    parser.add_argument("--race-epochs", type=int, default=40,
-                        help="epochs the Spark engine may take to reach MLlib's accuracy, when --epochs is not enough")
+    parser.add_argument(
+        "--race-epochs",
+        type=int,
+        default=40,
+        help="epochs the Spark engine may take to reach MLlib's accuracy, when --epochs is not enough",
+    )
     parser.add_argument("--skip-mllib", action="store_true")
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()
     dataset = load_dataset("fashion-mnist", data_dir=args.data_dir)
-    spec = JobSpec(dataset="fashion-mnist", engine="spark", epochs=args.epochs, convergence_stop=False,
-                   model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
-                   topology=Topology(workers=args.workers, cores_per_worker=1))
+    spec = JobSpec(
+        dataset="fashion-mnist",
+        engine="spark",
+        epochs=args.epochs,
+        convergence_stop=False,
+        model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
+        topology=Topology(workers=args.workers, cores_per_worker=1),
+    )
     shards = make_shards(dataset.x_train, dataset.y_train, spec.topology.workers, spec.partition, spec.model.seed)
 
     t = time.perf_counter()
@@ -175,12 +201,16 @@ def main(argv=None):
             target = results["mllib"]["test_accuracy"]
             reach_record = results["spark"]["record"]
             if time_to_accuracy(reach_record, target) is None:
-                print(f"spark engine again, up to {args.race_epochs} epochs, to reach MLlib's {target:.4f} ...", file=sys.stderr)
+                print(
+                    f"spark engine again, up to {args.race_epochs} epochs, to reach MLlib's {target:.4f} ...",
+                    file=sys.stderr,
+                )
                 reach_record = run_engine(spec.with_(epochs=args.race_epochs), dataset)["record"]
             results["spark"]["time_to_mllib_accuracy_s"] = time_to_accuracy(reach_record, target)
             results["spark"]["best_accuracy_in_race"] = max(reach_record["accuracy_curve"])
             results["spark"]["epochs_to_mllib_accuracy"] = next(
-                (i + 1 for i, a in enumerate(reach_record["accuracy_curve"]) if a >= target), None)
+                (i + 1 for i, a in enumerate(reach_record["accuracy_curve"]) if a >= target), None
+            )
     finally:
         stop_session(session)
     print("local engine ...", file=sys.stderr)
@@ -199,36 +229,61 @@ def main(argv=None):
         criteria["spark reaches MLlib's accuracy"] = (sp["best_accuracy_in_race"] - ml["test_accuracy"], ">=", 0.0)
         reach = sp["time_to_mllib_accuracy_s"]
         criteria["spark reaches MLlib's accuracy >= 10x faster"] = (ml["wall_s"] / reach if reach else 0.0, ">=", 10.0)
-    verdicts = {name: {"value": v, "op": op, "limit": lim, "pass": bool(v <= lim if op == "<=" else v >= lim)}
-                for name, (v, op, lim) in criteria.items()}
+    verdicts = {
+        name: {"value": v, "op": op, "limit": lim, "pass": bool(v <= lim if op == "<=" else v >= lim)}
+        for name, (v, op, lim) in criteria.items()
+    }
 
-    print(f"\nFashion-MNIST 784-100-10, batch 200, {args.epochs} epochs, {args.workers} workers x 1 core; "
-          f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; Spark session start {session_s:.1f} s")
-    print(f"{'contender':10s} {'wall s':>8s} {'place s':>8s} {'epoch s':>8s} {'compute s':>10s} {'epoch/compute':>14s} {'accuracy':>9s}")
+    print(
+        f"\nFashion-MNIST 784-100-10, batch 200, {args.epochs} epochs, {args.workers} workers x 1 core; "
+        f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; Spark session "
+        f"start {session_s:.1f} s"
+    )
+
+    print(
+        f"{'contender':10s} {'wall s':>8s} {'place s':>8s} {'epoch s':>8s} {'compute s':>10s} "
+        f"{'epoch/compute':>14s} {'accuracy':>9s}"
+    )
     for name, r in results.items():
         epoch = r.get("mean_epoch_s")
         compute = r.get("mean_compute_s")
         place = r.get("place_s", r.get("load_s"))
         ratio = f"{epoch / compute:14.2f}" if epoch and compute else f"{'':14s}"
-        print(f"{name:10s} {r['wall_s']:8.2f} {place:8.2f} " + (f"{epoch:8.3f} " if epoch else f"{'-':>8s} ")
-              + (f"{compute:10.3f} " if compute else f"{'-':>10s} ") + ratio + f" {r['test_accuracy']:9.4f}")
+        print(
+            f"{name:10s} {r['wall_s']:8.2f} {place:8.2f} "
+            + (f"{epoch:8.3f} " if epoch else f"{'-':>8s} ")
+            + (f"{compute:10.3f} " if compute else f"{'-':>10s} ")
+            + ratio
+            + f" {r['test_accuracy']:9.4f}"
+        )
     if "mllib" in results:
         ml = results["mllib"]
         reach = sp["time_to_mllib_accuracy_s"]
-        print(f"(mllib: maxIter {ml['max_iter']}, data load {ml['load_s']:.2f} s, fit {ml['fit_s']:.2f} s. spark reached "
-              f"MLlib's accuracy {ml['test_accuracy']:.4f} after " +
-              (f"{reach:.2f} s ({sp['epochs_to_mllib_accuracy']} epochs, placement included)" if reach else "never")
-              + f"; whole 5-epoch run {sp['wall_s']:.2f} s = {ml['wall_s'] / sp['wall_s']:.1f}x faster than MLlib)")
+        print(
+            f"(mllib: maxIter {ml['max_iter']}, data load {ml['load_s']:.2f} s, fit {ml['fit_s']:.2f} s. spark reached "
+            f"MLlib's accuracy {ml['test_accuracy']:.4f} after "
+            + (f"{reach:.2f} s ({sp['epochs_to_mllib_accuracy']} epochs, placement included)" if reach else "never")
+            + f"; whole 5-epoch run {sp['wall_s']:.2f} s = {ml['wall_s'] / sp['wall_s']:.1f}x faster than MLlib)"
+        )
     print("(epoch columns: mean after the first; compute: the slower task's own partial_fit, the sum for local)")
     print()
     for name, v in verdicts.items():
         print(f"{'PASS' if v['pass'] else 'FAIL'}  {name}: {v['value']:.3f} {v['op']} {v['limit']}")
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"results": results, "criteria": verdicts, "session_start_s": session_s,
-                       "load_average": {"before": load_before, "after": os.getloadavg()},
-                       "machine": machine(), "versions": versions(),
-                       "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f, indent=1)
+            json.dump(
+                {
+                    "results": results,
+                    "criteria": verdicts,
+                    "session_start_s": session_s,
+                    "load_average": {"before": load_before, "after": os.getloadavg()},
+                    "machine": machine(),
+                    "versions": versions(),
+                    "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                },
+                f,
+                indent=1,
+            )
     return 0 if all(v["pass"] for v in verdicts.values()) else 1
 
 

@@ -140,7 +140,9 @@ def _candidate_dirs(name: str, data_dir: str | os.PathLike | None) -> list[tuple
     if data_dir is not None:
         base = Path(data_dir)
         if not base.is_dir():
-            raise UsageError(f"data directory {base} does not exist; pass --data-dir with a folder holding the IDX files")
+            raise UsageError(
+                f"data directory {base} does not exist; pass --data-dir with a folder holding the IDX files"
+            )
         dirs += [("data dir", base / name), ("data dir", base)]
     dirs.append(("cache", cache_dir() / name))
     dirs += [("system", Path(d)) for d in IDX_DATASETS[name].system_dirs]
@@ -151,14 +153,16 @@ def _expected(roles) -> str:
     return ", ".join(IDX_FILES[r] + ".gz" for r in roles)
 
 
-def locate(name: str, *, data_dir=None, splits=("train", "test"), download: bool = True, progress: bool = False) -> dict[str, Path]:
+def locate(
+    name: str, *, data_dir=None, splits=("train", "test"), download: bool = True, progress: bool = False
+) -> dict[str, Path]:
     """Find (or download) the IDX files of ``splits``; returns role -> path."""
     if name not in IDX_DATASETS:
         raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if data_dir is None and os.environ.get(DATA_DIR_ENV):
         data_dir = os.environ[DATA_DIR_ENV]
     roles = [r for s in splits for r in SPLITS[s]]
-    for kind, directory in _candidate_dirs(name, data_dir):
+    for _, directory in _candidate_dirs(name, data_dir):
         if not directory.is_dir():
             continue
         found = _find_in(directory, roles)
@@ -237,8 +241,13 @@ def _download_verified(url: str, final: Path, md5s: tuple[str, ...], progress: b
     advice = f"set {BASE_URL_ENV} to a reachable mirror or pass --data-dir with the IDX files"
     try:
         with _deadline(deadline):
-            pooch.retrieve(url, known_hash=f"md5:{md5s[0]}", fname=final.name, path=final.parent,
-                           downloader=pooch.HTTPDownloader(progressbar=progress, timeout=min(60.0, deadline)))
+            pooch.retrieve(
+                url,
+                known_hash=f"md5:{md5s[0]}",
+                fname=final.name,
+                path=final.parent,
+                downloader=pooch.HTTPDownloader(progressbar=progress, timeout=min(60.0, deadline)),
+            )
     except _DeadlinePassed:
         raise DataError(f"download of {url} took more than {deadline:g} s ({DOWNLOAD_TIMEOUT_ENV}); {advice}") from None
     except ValueError as exc:
@@ -273,11 +282,14 @@ def load_dataset(name: str, *, data_dir=None, download: bool = True, progress: b
     x_test, y_test = scale_pixels(read_pixels(paths["test_images"])), read_labels(paths["test_labels"])
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if len(x) != len(y):
-            raise DataError(f"{name} {split} split: {len(x)} images but {len(y)} labels; the files do not belong together")
+            raise DataError(
+                f"{name} {split} split: {len(x)} images but {len(y)} labels; the files do not belong together"
+            )
     if x_train.shape[1] != x_test.shape[1]:
         raise DataError(f"{name}: train and test images differ in size; the files do not belong together")
-    return Dataset(name, x_train, y_train, x_test, y_test, source=str(paths["train_images"].parent),
-                   x_train_pixels=pixels)
+    return Dataset(
+        name, x_train, y_train, x_test, y_test, source=str(paths["train_images"].parent), x_train_pixels=pixels
+    )
 
 
 def _load_digits() -> Dataset:

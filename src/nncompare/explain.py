@@ -76,8 +76,10 @@ def check_identical_accuracy(records: list[dict]) -> Finding:
     test accuracy must change with W. Supported when every engine we ran at two or more
     worker counts (same epochs) gives different accuracies; refuted when one gives identical ones.
     """
-    claim = ("The paper's Dask accuracies are identical across its three configurations: "
-             "did its Dask runs train in parallel at all?")
+    claim = (
+        "The paper's Dask accuracies are identical across its three configurations: "
+        "did its Dask runs train in parallel at all?"
+    )
     paper = load_seed_paper()
     evidence = []
     identical_paper = []
@@ -88,8 +90,10 @@ def check_identical_accuracy(records: list[dict]) -> Finding:
             spreads.append(max(accs) - min(accs))
         if max(spreads) == 0:
             identical_paper.append(engine)
-        evidence.append(f"paper, {engine}: accuracy spread across 9/7/5 workers per epoch count: "
-                        + ", ".join(_pp(s) for s in spreads))
+        evidence.append(
+            f"paper, {engine}: accuracy spread across 9/7/5 workers per epoch count: "
+            + ", ".join(_pp(s) for s in spreads)
+        )
     ours = defaultdict(list)  # engine -> spreads
     for key, rows in _epoch_groups(records).items():
         by_w = defaultdict(list)
@@ -100,21 +104,32 @@ def check_identical_accuracy(records: list[dict]) -> Finding:
         accs = {w: median(v) for w, v in sorted(by_w.items())}
         spread = max(accs.values()) - min(accs.values())
         ours[key[0]].append(spread)
-        evidence.append(f"ours, {key[0]} {key[1]} {key[-1]} epochs: accuracy by workers "
-                        + ", ".join(f"W={w}: {100 * a:.2f} %" for w, a in accs.items()) + f" (spread {_pp(spread)})")
+        evidence.append(
+            f"ours, {key[0]} {key[1]} {key[-1]} epochs: accuracy by workers "
+            + ", ".join(f"W={w}: {100 * a:.2f} %" for w, a in accs.items())
+            + f" (spread {_pp(spread)})"
+        )
     if not ours:
-        return Finding(claim, "not tested", evidence + ["no engine was run at two or more worker counts with the same epochs"])
+        return Finding(
+            claim, "not tested", evidence + ["no engine was run at two or more worker counts with the same epochs"]
+        )
     varying = sorted(e for e, s in ours.items() if min(s) > 0)
     constant = sorted(e for e, s in ours.items() if min(s) == 0)
     if constant:
-        verdict = (f"refuted: our {', '.join(constant)} runs also give identical accuracies at different worker "
-                   "counts, so identical accuracies do not by themselves show serial training")
+        verdict = (
+            f"refuted: our {', '.join(constant)} runs also give identical accuracies at different worker "
+            "counts, so identical accuracies do not by themselves show serial training"
+        )
     else:
-        verdict = (f"supported: with data-parallel averaging the accuracy changes with the worker count in every "
-                   f"engine we ran ({', '.join(varying)})")
+        verdict = (
+            f"supported: with data-parallel averaging the accuracy changes with the worker count in every "
+            f"engine we ran ({', '.join(varying)})"
+        )
         if identical_paper:
-            verdict += (f"; the paper's {', '.join(identical_paper)} accuracies do not, so those runs trained one model "
-                        "without averaging across workers (e.g. one MLPClassifier.fit on one worker)")
+            verdict += (
+                f"; the paper's {', '.join(identical_paper)} accuracies do not, so those runs trained one model "
+                "without averaging across workers (e.g. one MLPClassifier.fit on one worker)"
+            )
     return Finding(claim, verdict, evidence)
 
 
@@ -135,9 +150,13 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
             rate = (t[100] - t[10]) / 90
             implied.append(10 + (t[1000] - t[10]) / rate)
             ratios.append(t[10000] / t[1000])
-        evidence.append(f"paper, {engine}: time(10,000)/time(1,000) = " + ", ".join(f"{r:.2f}" for r in ratios)
-                        + "; at the 10→100-epoch rate the 1,000-epoch times correspond to "
-                        + ", ".join(f"{n:.0f}" for n in implied) + " epochs, fewer than 1,000")
+        evidence.append(
+            f"paper, {engine}: time(10,000)/time(1,000) = "
+            + ", ".join(f"{r:.2f}" for r in ratios)
+            + "; at the 10→100-epoch rate the 1,000-epoch times correspond to "
+            + ", ".join(f"{n:.0f}" for n in implied)
+            + " epochs, fewer than 1,000"
+        )
     stopping = [r for r in records if r.get("spec", {}).get("convergence_stop", True)]
     stopped = [r for r in stopping if r["epochs_run"] < r["epochs"]]
     if not stopping:
@@ -145,14 +164,23 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
     if not stopped:
         most = max(r["epochs_run"] for r in stopping)
         n_iter = stopping[0].get("spec", {}).get("n_iter_no_change", 10)
-        return Finding(claim, "not tested here", evidence + [
-            f"none of our {len(stopping)} runs stopped before its epoch cap (most epochs run: {most}); the rule needs "
-            f"the training loss to stall for more than n_iter_no_change={n_iter} epochs, so raise --max-epochs"])
+        return Finding(
+            claim,
+            "not tested here",
+            evidence
+            + [
+                f"none of our {len(stopping)} runs stopped before its epoch cap (most epochs run: "
+                f"{most}); the rule needs "
+                f"the training loss to stall for more than n_iter_no_change={n_iter} epochs, so raise --max-epochs"
+            ],
+        )
     for engine in sorted({r["engine"] for r in stopped}):
         rows = [r for r in stopped if r["engine"] == engine]
-        evidence.append(f"ours, {engine}: {len(rows)} of {len([r for r in stopping if r['engine'] == engine])} runs "
-                        f"stopped early, at epoch {min(r['epochs_run'] for r in rows)}–{max(r['epochs_run'] for r in rows)} "
-                        f"(caps {', '.join(str(c) for c in sorted({r['epochs'] for r in rows}))})")
+        evidence.append(
+            f"ours, {engine}: {len(rows)} of {len([r for r in stopping if r['engine'] == engine])} runs "
+            f"stopped early, at epoch {min(r['epochs_run'] for r in rows)}–{max(r['epochs_run'] for r in rows)} "
+            f"(caps {', '.join(str(c) for c in sorted({r['epochs'] for r in rows}))})"
+        )
     same_time = []
     for key, rows in group_by(stopped, topology_group).items():
         caps = defaultdict(list)
@@ -163,8 +191,10 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
             t_lo, t_hi = median([r["wall_s"] for r in caps[lo]]), median([r["wall_s"] for r in caps[hi]])
             n_lo, n_hi = median([r["epochs_run"] for r in caps[lo]]), median([r["epochs_run"] for r in caps[hi]])
             same_time.append(abs(t_hi / t_lo - 1))
-            evidence.append(f"ours, {key[0]} {key[-3]}w x {key[-2]}c: cap {lo} ran {n_lo:g} epochs in {t_lo:.2f} s, "
-                            f"cap {hi} ran {n_hi:g} epochs in {t_hi:.2f} s (ratio {t_hi / t_lo:.2f})")
+            evidence.append(
+                f"ours, {key[0]} {key[-3]}w x {key[-2]}c: cap {lo} ran {n_lo:g} epochs in {t_lo:.2f} s, "
+                f"cap {hi} ran {n_hi:g} epochs in {t_hi:.2f} s (ratio {t_hi / t_lo:.2f})"
+            )
     verdict = "supported: our runs stop at convergence before their cap, so every larger cap costs the same"
     if same_time and max(same_time) > 0.5:
         verdict = "partly supported: runs stop early, but runs with different caps still differ in time by over 50 %"
@@ -174,17 +204,20 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
 def check_too_small(records: list[dict], shares: dict[str, dict]) -> Finding:
     """The paper's conclusion: the data set is too small to make use of the cluster.
 
-    Rule, per engine whose shards ran side by side (concurrency at least 1.2): supported when overheads (transfer, averaging, scheduling/idle,
-    start-up and placement) take more of the time than compute, or when the fastest epochs were measured
-    at fewer workers than the most tried; refuted otherwise.
+    Rule, per engine whose shards ran side by side (concurrency at least 1.2): supported when overheads (transfer,
+    averaging, scheduling/idle, start-up and placement) take more of the time than compute, or when the fastest
+    epochs were measured at fewer workers than the most tried; refuted otherwise.
     """
     claim = "The data set is too small to make use of the cluster (the paper's conclusion)"
     evidence, verdicts = [], {}
     for engine, b in shares.items():
         s = b["share"]
         overhead = s["transfer"] + s["averaging"] + s["scheduling/idle"] + s["start-up"] + s["placement"]
-        line = (f"{engine}: compute {100 * s['compute']:.0f} % of the time, overheads {100 * overhead:.0f} %, "
-                f"concurrency {b['concurrency']:.2f} (workers' compute / round wall time) with up to {b['max_workers']} workers")
+        line = (
+            f"{engine}: compute {100 * s['compute']:.0f} % of the time, overheads {100 * overhead:.0f} %, "
+            f"concurrency {b['concurrency']:.2f} (workers' compute / round wall time) "
+            f"with up to {b['max_workers']} workers"
+        )
         rows = [r for r in records if r["engine"] == engine]
         by_w = defaultdict(list)
         for r in rows:
@@ -193,8 +226,11 @@ def check_too_small(records: list[dict], shares: dict[str, dict]) -> Finding:
         if len(by_w) >= 2:
             steady = {w: median(v) for w, v in by_w.items()}
             fastest_w = min(steady, key=steady.get)
-            line += ("; steady epoch time by workers: " + ", ".join(f"W={w}: {steady[w]:.3f} s" for w in sorted(steady))
-                     + f" (fastest at W={fastest_w})")
+            line += (
+                "; steady epoch time by workers: "
+                + ", ".join(f"W={w}: {steady[w]:.3f} s" for w in sorted(steady))
+                + f" (fastest at W={fastest_w})"
+            )
         evidence.append(line)
         if b["concurrency"] < 1.2:
             verdicts[engine] = "not tested"  # its shards took turns: it says nothing about using a cluster
@@ -235,8 +271,10 @@ def check_dask_faster(records: list[dict]) -> Finding:
             ds = median([r["startup_s"] for r in by_engine["dask"]])
             ss = median([r["startup_s"] for r in by_engine["spark"]])
             ours.append(s / d)
-            evidence.append(f"ours, {dataset} {w}w x {c}c, {e} epochs: Spark {s:.2f} s (start-up {ss:.2f} s), "
-                            f"Dask {d:.2f} s (start-up {ds:.2f} s): ratio {s / d:.2f}")
+            evidence.append(
+                f"ours, {dataset} {w}w x {c}c, {e} epochs: Spark {s:.2f} s (start-up {ss:.2f} s), "
+                f"Dask {d:.2f} s (start-up {ds:.2f} s): ratio {s / d:.2f}"
+            )
     if not ours:
         return Finding(claim, "not tested", evidence + ["needs Dask and Spark runs of the same configuration"])
     faster = sum(r > 1 for r in ours)
@@ -246,16 +284,26 @@ def check_dask_faster(records: list[dict]) -> Finding:
 
 def findings(records: list[dict]) -> list[Finding]:
     shares = breakdown(records)
-    return [check_identical_accuracy(records), check_convergence_plateau(records), check_too_small(records, shares),
-            check_dask_faster(records)]
+    return [
+        check_identical_accuracy(records),
+        check_convergence_plateau(records),
+        check_too_small(records, shares),
+        check_dask_faster(records),
+    ]
 
 
 def breakdown_table(shares: dict[str, dict]) -> list[str]:
     head = ["engine", "runs", "epochs run", "s per epoch", *COMPONENTS, "concurrency"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for engine, b in shares.items():
-        cells = [engine, str(b["runs"]), str(b["epochs"]), f"{b['seconds_per_epoch']:.3f}",
-                 *(f"{100 * b['share'][k]:.1f} %" for k in COMPONENTS), f"{b['concurrency']:.2f}"]
+        cells = [
+            engine,
+            str(b["runs"]),
+            str(b["epochs"]),
+            f"{b['seconds_per_epoch']:.3f}",
+            *(f"{100 * b['share'][k]:.1f} %" for k in COMPONENTS),
+            f"{b['concurrency']:.2f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

@@ -93,8 +93,10 @@ def floor_epoch(spec, data_dir=None, epochs: int = 4) -> dict:
     # spawned children read these as they import numpy: one BLAS thread, the engines' worker environment
     os.environ.update({**dict.fromkeys(BLAS_ENV, "1"), **WORKER_ENV})
     try:
-        procs = [ctx.Process(target=_plain_worker, args=(json.dumps(spec.to_dict()), data_dir, i, epochs, barrier, results))
-                 for i in range(workers)]
+        procs = [
+            ctx.Process(target=_plain_worker, args=(json.dumps(spec.to_dict()), data_dir, i, epochs, barrier, results))
+            for i in range(workers)
+        ]
         for p in procs:
             p.start()
         spans = dict(results.get(timeout=900) for _ in procs)
@@ -111,8 +113,12 @@ def floor_epoch(spec, data_dir=None, epochs: int = 4) -> dict:
         ordered = sorted(rows, key=lambda r: r["wall_s"])
         medians[shard] = ordered[len(ordered) // 2]
     slowest = max(medians.values(), key=lambda r: r["wall_s"])
-    return {"epoch_s": slowest["wall_s"], "cpu_s": slowest["cpu_s"], "runqueue_s": slowest["runqueue_s"],
-            "per_process": [[r["wall_s"] for r in spans[i]] for i in sorted(spans)]}
+    return {
+        "epoch_s": slowest["wall_s"],
+        "cpu_s": slowest["cpu_s"],
+        "runqueue_s": slowest["runqueue_s"],
+        "per_process": [[r["wall_s"] for r in spans[i]] for i in sorted(spans)],
+    }
 
 
 def _placement_receiver(port: int) -> None:
@@ -156,7 +162,9 @@ def floor_placement(spec, data_dir=None, timeout: float = 120) -> dict:
         port = server.getsockname()[1]
         code = f"import nncompare.floor as f; f._placement_receiver({port})"
         env = {**os.environ, **WORKER_ENV}  # as the engines' workers have it
-        procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, env=env) for _ in range(workers)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, env=env) for _ in range(workers)
+        ]
         server.settimeout(timeout)
         try:
             conns = [server.accept()[0] for _ in procs]
@@ -195,8 +203,14 @@ def _bare_dask(workers: int, training_stack: bool) -> dict:
 
     preload = ["nncompare.engines.dask.worker"] if training_stack else []
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           host="127.0.0.1", preload=preload)
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        preload=preload,
+    )
     client = Client(cluster, set_as_default=False)
     client.submit(lambda: 1).result()
     up = time.perf_counter() - t0
@@ -213,8 +227,11 @@ def _bare_spark(workers: int, training_stack: bool) -> dict:
     # the JVM's servers listen on loopback
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = (SparkSession.builder.master(f"local[{workers}]").config("spark.ui.enabled", "false")
-               .config("spark.driver.host", "127.0.0.1"))
+    builder = (
+        SparkSession.builder.master(f"local[{workers}]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+    )
     if training_stack:
         builder = builder.config("spark.python.daemon.module", "nncompare.engines.spark.daemon")
     session = builder.getOrCreate()
@@ -233,15 +250,18 @@ def _engine_child(spec_json: str, data_dir) -> dict:
 
 def _in_child(call: str, timeout: float, prelude: str = "pass") -> dict:
     """Run ``prelude``, then ``call`` (an expression on this module), in a fresh interpreter; its JSON result."""
-    code = (f"import json, nncompare.floor as f; {prelude}; r = f.{call}; "
-            f"print(); print({RESULT_MARK!r} + json.dumps(r), flush=True)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    code = (
+        f"import json, nncompare.floor as f; {prelude}; r = f.{call}; "
+        f"print(); print({RESULT_MARK!r} + json.dumps(r), flush=True)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise RuntimeError(f"{call} failed (exit {done.returncode}): {' | '.join(tail)}")
-    return json.loads(lines[-1][len(RESULT_MARK):])
+    return json.loads(lines[-1][len(RESULT_MARK) :])
 
 
 def bare_startup(engine: str, workers: int, training_stack: bool = False, timeout: float = 600) -> dict:

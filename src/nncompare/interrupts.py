@@ -68,8 +68,9 @@ def install_early() -> None:
     process at once, with the same one line and exit code; nothing has been started or written yet."""
 
     def end_now(signum, frame):
-        sys.stderr.write(f"nncompare: error: interrupted by {signal.Signals(signum).name} while starting; "
-                         "nothing was written\n")
+        sys.stderr.write(
+            f"nncompare: error: interrupted by {signal.Signals(signum).name} while starting; nothing was written\n"
+        )
         sys.stderr.flush()
         os._exit(128 + signum)
 

@@ -56,7 +56,11 @@ def require_java(min_major: int = SPARK_JAVA_MAJOR, environ: dict | None = None)
     environ = os.environ if environ is None else environ
     path = find_java(environ)
     if path is None:
-        where = f"JAVA_HOME={environ['JAVA_HOME']} has no bin/java" if environ.get("JAVA_HOME") else "no 'java' on PATH and JAVA_HOME is not set"
+        where = (
+            f"JAVA_HOME={environ['JAVA_HOME']} has no bin/java"
+            if environ.get("JAVA_HOME")
+            else "no 'java' on PATH and JAVA_HOME is not set"
+        )
         raise EngineError(f"{need}: {where}; install OpenJDK {min_major} and set JAVA_HOME")
     try:
         run = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=60)

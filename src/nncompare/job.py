@@ -21,11 +21,20 @@ SOLVERS = ("adam", "sgd")
 PARTITIONS = ("shuffled", "stratified", "contiguous")
 
 _UNITS = {
-    "": 1, "b": 1,
-    "k": 1024, "kib": 1024, "kb": 1000,
-    "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
-    "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
-    "t": 1024**4, "tib": 1024**4, "tb": 1000**4,
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
+    "t": 1024**4,
+    "tib": 1024**4,
+    "tb": 1000**4,
 }
 #: Bounds that keep a value inside what numpy, scikit-learn and the engines accept.
 MAX_MEMORY_BYTES = 1024**5  # 1 PiB per worker: beyond any machine, and far below int64 and float overflow
@@ -81,11 +90,16 @@ class ModelSpec:
         if self.activation not in ACTIVATIONS:
             raise UsageError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         if self.solver not in SOLVERS:
-            raise UsageError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)} (partial_fit needs a stochastic solver)")
+            raise UsageError(
+                f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)} (partial_fit "
+                "needs a stochastic solver)"
+            )
         if self.batch_size < 1:
             raise UsageError("batch size must be at least 1")
         if not (isinstance(self.learning_rate_init, (int, float)) and 0 < self.learning_rate_init <= MAX_LEARNING_RATE):
-            raise UsageError(f"--learning-rate must be above 0 and at most {MAX_LEARNING_RATE:g}, got {self.learning_rate_init!r}")
+            raise UsageError(
+                f"--learning-rate must be above 0 and at most {MAX_LEARNING_RATE:g}, got {self.learning_rate_init!r}"
+            )
         if not (math.isfinite(self.alpha) and self.alpha >= 0):
             raise UsageError(f"--alpha (the L2 penalty) must be a finite number >= 0, got {self.alpha!r}")
         if not 0 <= self.seed <= MAX_SEED:
@@ -117,7 +131,10 @@ class Topology:
         """Cores per worker beyond this machine's count can never run here."""
         have = os.cpu_count() or 1
         if self.cores_per_worker > have:
-            raise UsageError(f"--cores {self.cores_per_worker} is more than this machine's {have} cores; use --cores {have} or less, or --cluster for a bigger one")
+            raise UsageError(
+                f"--cores {self.cores_per_worker} is more than this machine's {have} cores; use "
+                f"--cores {have} or less, or --cluster for a bigger one"
+            )
 
 
 @dataclass(frozen=True)
@@ -173,17 +190,21 @@ class JobSpec:
                 raise UsageError(f"--train-samples must be at least 1, got {self.train_samples}")
             samples = min(samples, self.train_samples)
         if self.topology.workers > samples:
-            raise UsageError(f"{self.topology.workers} workers for {samples} training samples of {self.dataset}: "
-                             f"use at most {samples} workers, one sample each at least")
+            raise UsageError(
+                f"{self.topology.workers} workers for {samples} training samples of {self.dataset}: "
+                f"use at most {samples} workers, one sample each at least"
+            )
         need = self.model.weight_count(features, classes) * _BYTES_PER_WEIGHT
         import psutil
 
         # without --memory, the workers share this machine's memory
         per_worker = self.topology.memory_per_worker_bytes or psutil.virtual_memory().total // self.topology.workers
         if need > per_worker:
-            raise UsageError(f"--hidden {','.join(map(str, self.model.hidden_layer_sizes))} needs about "
-                             f"{format_memory(need)} per worker for its weights, more than the "
-                             f"{format_memory(per_worker)} a worker has; choose smaller layers")
+            raise UsageError(
+                f"--hidden {','.join(map(str, self.model.hidden_layer_sizes))} needs about "
+                f"{format_memory(need)} per worker for its weights, more than the "
+                f"{format_memory(per_worker)} a worker has; choose smaller layers"
+            )
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -191,7 +212,7 @@ class JobSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "JobSpec":
+    def from_dict(cls, data: dict) -> JobSpec:
         data = dict(data)
         model = ModelSpec(**data.pop("model", {}))
         topology = Topology(**data.pop("topology", {}))
@@ -203,5 +224,5 @@ class JobSpec:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def with_(self, **changes) -> "JobSpec":
+    def with_(self, **changes) -> JobSpec:
         return replace(self, **changes)

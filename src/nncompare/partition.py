@@ -19,8 +19,9 @@ from nncompare.idx import scale_pixels
 class Shard:
     """One worker's rows: labels ``y``, and features ``x`` or the uint8 ``pixels`` they are scaled from."""
 
-    def __init__(self, index: int, x: np.ndarray | None = None, y: np.ndarray | None = None, *,
-                 pixels: np.ndarray | None = None):
+    def __init__(
+        self, index: int, x: np.ndarray | None = None, y: np.ndarray | None = None, *, pixels: np.ndarray | None = None
+    ):
         if (x is None) == (pixels is None) or y is None:
             raise ValueError("a shard needs labels and either features or pixels")
         self.index, self.y, self.pixels, self._x = index, y, pixels, x
@@ -66,8 +67,15 @@ def shard_indices(y: np.ndarray, workers: int, how: str = "shuffled", seed: int 
     return [np.sort(part) if how == "shuffled" else part for part in np.array_split(order, workers)]
 
 
-def make_shards(x: np.ndarray, y: np.ndarray, workers: int, how: str = "shuffled", seed: int = 0, *,
-                pixels: np.ndarray | None = None) -> list[Shard]:
+def make_shards(
+    x: np.ndarray,
+    y: np.ndarray,
+    workers: int,
+    how: str = "shuffled",
+    seed: int = 0,
+    *,
+    pixels: np.ndarray | None = None,
+) -> list[Shard]:
     """The W shards; with ``pixels`` (``x == scale_pixels(pixels)``) they are cut from those instead of ``x``."""
     shards = []
     for i, idx in enumerate(shard_indices(y, workers, how, seed)):

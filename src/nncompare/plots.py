@@ -8,12 +8,28 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from nncompare.paper import load_seed_paper
-from nncompare.results import (COMPONENTS, Summary, group_by, job_group, median, paper_records, series, series_label,
-                               steady_epoch_s)
+from nncompare.results import (
+    COMPONENTS,
+    Summary,
+    group_by,
+    job_group,
+    median,
+    paper_records,
+    series,
+    series_label,
+    steady_epoch_s,
+)
 from nncompare.whatif import TERMS, fit
 
-_COMPONENT_COLORS = {"start-up": "#7f7f7f", "placement": "#bcbd22", "compute": "#1f77b4", "transfer": "#ff7f0e", "averaging": "#2ca02c",
-                     "scheduling/idle": "#d62728", "evaluation": "#9467bd"}
+_COMPONENT_COLORS = {
+    "start-up": "#7f7f7f",
+    "placement": "#bcbd22",
+    "compute": "#1f77b4",
+    "transfer": "#ff7f0e",
+    "averaging": "#2ca02c",
+    "scheduling/idle": "#d62728",
+    "evaluation": "#9467bd",
+}
 _ENGINE_MARKERS = {"local": "o", "dask": "s", "spark": "^"}
 _ENGINE_LINES = {"local": "-", "dask": "--", "spark": ":"}
 _ENGINE_SIZES = {"local": 9, "dask": 6.5, "spark": 4}  # engines that coincide stay visible
@@ -24,8 +40,12 @@ def _style(records_of_series: list[dict], configs: list[str]) -> dict:
     r = records_of_series[0]
     engine = r["engine"]
     config = series_label(r).split(" ", 1)[1]
-    return {"color": f"C{configs.index(config) % 10}", "linestyle": _ENGINE_LINES.get(engine, "-"),
-            "marker": _ENGINE_MARKERS.get(engine, "o"), "markersize": _ENGINE_SIZES.get(engine, 6)}
+    return {
+        "color": f"C{configs.index(config) % 10}",
+        "linestyle": _ENGINE_LINES.get(engine, "-"),
+        "marker": _ENGINE_MARKERS.get(engine, "o"),
+        "markersize": _ENGINE_SIZES.get(engine, 6),
+    }
 
 
 def _configs(records) -> list[str]:
@@ -38,8 +58,9 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9,
-                         "svg.hashsalt": "nncompare"})
+    plt.rcParams.update(
+        {"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9, "svg.hashsalt": "nncompare"}
+    )
     return plt
 
 
@@ -65,8 +86,15 @@ def _paper_panel(ax, value, ylabel):
     for engine, style in (("spark", "--"), ("dask", ":")):
         for i, config in enumerate(dict.fromkeys(p.config for p in paper)):
             rows = sorted((p for p in paper if p.engine == engine and p.config == config), key=lambda p: p.epochs)
-            ax.plot([p.epochs for p in rows], [value(p) for p in rows], style, marker=_ENGINE_MARKERS[engine],
-                    markersize=9 - 2.5 * i, color=f"C{i}", label=f"{engine} {config}")  # coinciding lines stay visible
+            ax.plot(
+                [p.epochs for p in rows],
+                [value(p) for p in rows],
+                style,
+                marker=_ENGINE_MARKERS[engine],
+                markersize=9 - 2.5 * i,
+                color=f"C{i}",
+                label=f"{engine} {config}",
+            )  # coinciding lines stay visible
     ax.set_xscale("log")
     ax.set_xlabel("maximum epochs (max_iter)")
     ax.set_ylabel(ylabel)
@@ -115,10 +143,20 @@ def accuracy_vs_epochs(records, out: Path, plt) -> str:
     configs = _configs(records)
     for label, r in sorted(longest.items()):
         curve = r["accuracy_curve"]
-        ax.plot(range(1, len(curve) + 1), 100 * np.asarray(curve), markevery=max(1, len(curve) // 10), label=label,
-                **_style([r], configs))
-    _label_epoch_axes(ax, [1, *(r["epochs_run"] for r in longest.values())], "epoch", "test accuracy (%)",
-                      "This study: test accuracy after each epoch")
+        ax.plot(
+            range(1, len(curve) + 1),
+            100 * np.asarray(curve),
+            markevery=max(1, len(curve) // 10),
+            label=label,
+            **_style([r], configs),
+        )
+    _label_epoch_axes(
+        ax,
+        [1, *(r["epochs_run"] for r in longest.values())],
+        "epoch",
+        "test accuracy (%)",
+        "This study: test accuracy after each epoch",
+    )
     if with_paper:
         _paper_panel(axes[0][1], lambda p: 100 * p.test_accuracy, "test accuracy (%)")
     _save(fig, out, "accuracy_vs_epochs")
@@ -153,8 +191,10 @@ def time_breakdown(records, out: Path, plt) -> str:
 
 def _epoch_by_workers(records):
     """Per job group: {workers: median steady epoch time}."""
-    return {k: {w: median(map(steady_epoch_s, rs)) for w, rs in sorted(group_by(rows, lambda r: r["workers"]).items())}
-            for k, rows in group_by(records, job_group).items()}
+    return {
+        k: {w: median(map(steady_epoch_s, rs)) for w, rs in sorted(group_by(rows, lambda r: r["workers"]).items())}
+        for k, rows in group_by(records, job_group).items()
+    }
 
 
 def speedup_vs_workers(records, out: Path, plt) -> str:
@@ -166,13 +206,24 @@ def speedup_vs_workers(records, out: Path, plt) -> str:
         w0 = min(by_w)
         ws = np.array(list(by_w))
         top = max(top, ws.max())
-        ax.plot(ws, by_w[w0] / np.array(list(by_w.values())), marker=_ENGINE_MARKERS.get(key[0], "o"), linestyle="",
-                color=f"C{i % 10}", label=f"{key[0]} {key[1]}: measured")
+        ax.plot(
+            ws,
+            by_w[w0] / np.array(list(by_w.values())),
+            marker=_ENGINE_MARKERS.get(key[0], "o"),
+            linestyle="",
+            color=f"C{i % 10}",
+            label=f"{key[0]} {key[1]}: measured",
+        )
         model = models.get((key[0], key[1]))
         if model is not None:
             grid = np.arange(w0, max(ws.max(), model.best_workers(64)) + 1)
-            ax.plot(grid, model.predict(w0) / model.predict(grid), color=f"C{i % 10}", alpha=0.7,
-                    label=f"{key[0]} {key[1]}: what-if model")
+            ax.plot(
+                grid,
+                model.predict(w0) / model.predict(grid),
+                color=f"C{i % 10}",
+                alpha=0.7,
+                label=f"{key[0]} {key[1]}: what-if model",
+            )
             top = max(top, grid.max())
     lo = min(min(b) for b in epochs.values())
     ideal = np.arange(lo, top + 1)
@@ -197,8 +248,14 @@ def whatif_plot(records, out: Path, plt) -> str | None:
         bottom = np.zeros(len(grid))
         for name, color in zip(TERMS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")):
             v = m.term(name, grid) * np.ones(len(grid))
-            ax.fill_between(grid, bottom, bottom + v, color=color, alpha=0.35,
-                            label=f"model: {'scheduling/idle' if name == 'idle' else name}")
+            ax.fill_between(
+                grid,
+                bottom,
+                bottom + v,
+                color=color,
+                alpha=0.35,
+                label=f"model: {'scheduling/idle' if name == 'idle' else name}",
+            )
             bottom = bottom + v
         ax.plot(grid, bottom, color="k", linewidth=1.2, label="model: epoch time")
         ax.plot(m.workers, m.measured_epoch_s, "ko", markerfacecolor="white", label="measured (phases per epoch run)")
@@ -219,9 +276,13 @@ def make_plots(records: list[dict], out: str | Path) -> list[tuple[str, str]]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures = []
-    for stem, draw in (("time_vs_epochs", time_vs_epochs), ("accuracy_vs_epochs", accuracy_vs_epochs),
-                       ("time_breakdown", time_breakdown), ("speedup_vs_workers", speedup_vs_workers),
-                       ("whatif", whatif_plot)):
+    for stem, draw in (
+        ("time_vs_epochs", time_vs_epochs),
+        ("accuracy_vs_epochs", accuracy_vs_epochs),
+        ("time_breakdown", time_breakdown),
+        ("speedup_vs_workers", speedup_vs_workers),
+        ("whatif", whatif_plot),
+    ):
         caption = draw(records, out, plt)
         if caption:
             figures.append((stem, caption))

@@ -11,13 +11,19 @@ from pathlib import Path
 from nncompare.report import write_markdown
 
 
-def write_report(records: list[dict], out_dir: str | os.PathLike, *, title: str, results_path: str,
-                 preamble: list[str] | None = None, plots: bool = True) -> Path:
+def write_report(
+    records: list[dict],
+    out_dir: str | os.PathLike,
+    *,
+    title: str,
+    results_path: str,
+    preamble: list[str] | None = None,
+    plots: bool = True,
+) -> Path:
     """Write report.md (and its plots, PNG and SVG) into ``out_dir``; return the report's path."""
     figures = []
     if plots:
         from nncompare.plots import make_plots  # matplotlib, only when drawing
 
         figures = make_plots(records, out_dir)
-    return write_markdown(records, out_dir, title=title, results_path=results_path, preamble=preamble,
-                          figures=figures)
+    return write_markdown(records, out_dir, title=title, results_path=results_path, preamble=preamble, figures=figures)

@@ -23,10 +23,34 @@ from nncompare.errors import UsageError
 
 PHASES = ("place", "compute", "transfer", "average", "evaluate", "other")
 RECORD_KEYS = (
-    "engine", "dataset", "workers", "cores_per_worker", "memory_per_worker_bytes", "epochs", "epochs_run",
-    "wall_s", "startup_s", "epoch_s", "phases_s", "test_accuracy", "peak_rss_bytes", "versions", "machine", "commit",
+    "engine",
+    "dataset",
+    "workers",
+    "cores_per_worker",
+    "memory_per_worker_bytes",
+    "epochs",
+    "epochs_run",
+    "wall_s",
+    "startup_s",
+    "epoch_s",
+    "phases_s",
+    "test_accuracy",
+    "peak_rss_bytes",
+    "versions",
+    "machine",
+    "commit",
 )
-_PACKAGES = ("nncompare", "numpy", "scipy", "scikit-learn", "threadpoolctl", "dask", "distributed", "pyspark", "pyarrow")
+_PACKAGES = (
+    "nncompare",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "threadpoolctl",
+    "dask",
+    "distributed",
+    "pyspark",
+    "pyarrow",
+)
 
 
 @functools.cache
@@ -40,7 +64,9 @@ def versions() -> dict:
     try:
         from threadpoolctl import threadpool_info
 
-        found["blas"] = sorted({f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info() if i.get("user_api") == "blas"})
+        found["blas"] = sorted(
+            {f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info() if i.get("user_api") == "blas"}
+        )
     except Exception:  # threadpoolctl is informative only here
         pass
     return found
@@ -75,7 +101,9 @@ def commit() -> str | None:
         sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=5
+        )
         return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -91,8 +119,11 @@ def steady_epoch(epoch_s: list[float], epoch_clocks: list[dict]) -> dict | None:
 
     if not epoch_s:
         return None
-    return {"wall_s": steady_seconds(epoch_s), "cpu_s": steady_seconds([c["cpu_s"] for c in epoch_clocks]),
-            "active_s": steady_seconds([c["active_s"] for c in epoch_clocks])}
+    return {
+        "wall_s": steady_seconds(epoch_s),
+        "cpu_s": steady_seconds([c["cpu_s"] for c in epoch_clocks]),
+        "active_s": steady_seconds([c["active_s"] for c in epoch_clocks]),
+    }
 
 
 def build_record(run, *, phases: dict, idle_s: list[float], load_s: float) -> dict:

@@ -60,7 +60,9 @@ def _round(v) -> bool:
 
 
 def _paper(v) -> bool:
-    return isinstance(v, dict) and isinstance(v.get("config"), str) and _list_of(lambda e: _count(e, 1))(v.get("columns"))
+    return (
+        isinstance(v, dict) and isinstance(v.get("config"), str) and _list_of(lambda e: _count(e, 1))(v.get("columns"))
+    )
 
 
 #: The README's stable keys, each with what its value must be.

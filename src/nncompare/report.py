@@ -30,15 +30,38 @@ def runs_table(records: list[dict]) -> list[str]:
         if len(s.records) > 1:
             walls = [x["wall_s"] for x in s.records]
             spread = f" ({min(walls):.2f}–{max(walls):.2f})"
-        rows.append([r["engine"], r["dataset"], topology_label(r), f"{s.epochs_run:g} / {r['epochs']}",
-                     f"{s.wall_s:.2f}{spread}", f"{s.startup_s:.2f}", f"{s.epoch_s:.3f}", f"{100 * s.accuracy:.2f}",
-                     str(len(s.records))])
-    return _md_table(["engine", "dataset", "workers×cores×memory", "epochs run / max", "wall s", "start-up s",
-                      "epoch s", "test accuracy %", "runs"], rows)
+        rows.append(
+            [
+                r["engine"],
+                r["dataset"],
+                topology_label(r),
+                f"{s.epochs_run:g} / {r['epochs']}",
+                f"{s.wall_s:.2f}{spread}",
+                f"{s.startup_s:.2f}",
+                f"{s.epoch_s:.3f}",
+                f"{100 * s.accuracy:.2f}",
+                str(len(s.records)),
+            ]
+        )
+    return _md_table(
+        [
+            "engine",
+            "dataset",
+            "workers×cores×memory",
+            "epochs run / max",
+            "wall s",
+            "start-up s",
+            "epoch s",
+            "test accuracy %",
+            "runs",
+        ],
+        rows,
+    )
 
 
 def paper_table(records: list[dict]) -> list[str]:
-    """The paper's table with ours beside it, row for row: one 'paper' and one 'ours' row per engine and configuration."""
+    """The paper's table with ours beside it, row for row: one 'paper' and one 'ours' row per engine and
+    configuration."""
     tagged = paper_records(records)
     paper = load_seed_paper()
     columns = sorted({p.epochs for p in paper})
@@ -46,8 +69,12 @@ def paper_table(records: list[dict]) -> list[str]:
     configs = list(dict.fromkeys(p.config for p in paper))
     # a results file resumed with another --max-epochs holds several caps per column: show the largest
     caps = {c: max((r["epochs"] for r in tagged if c in r["paper"]["columns"]), default=None) for c in columns}
-    head = ["engine", "configuration", "source",
-            *(f"{c:,}" + (f" (ours capped at {caps[c]})" if caps[c] not in (None, c) else "") for c in columns)]
+    head = [
+        "engine",
+        "configuration",
+        "source",
+        *(f"{c:,}" + (f" (ours capped at {caps[c]})" if caps[c] not in (None, c) else "") for c in columns),
+    ]
     rows = []
     for engine in engines:
         ran = [r for r in tagged if r["engine"] == engine]
@@ -55,8 +82,10 @@ def paper_table(records: list[dict]) -> list[str]:
             continue
         for config in configs:
             published = {p.epochs: p for p in paper if p.engine == engine and p.config == config}
-            cells = [f"{published[c].wall_s:g} s, {100 * published[c].test_accuracy:.2f} %" if c in published else "—"
-                     for c in columns]
+            cells = [
+                f"{published[c].wall_s:g} s, {100 * published[c].test_accuracy:.2f} %" if c in published else "—"
+                for c in columns
+            ]
             rows.append([engine, config, "paper", *cells])
             mine = [r for r in ran if r["paper"]["config"] == config]
             ours = []
@@ -66,8 +95,11 @@ def paper_table(records: list[dict]) -> list[str]:
                     ours.append("not run")
                     continue
                 s = Summary(cell)
-                ours.append(f"{s.wall_s:.3g} s, {100 * s.accuracy:.2f} % ({s.epochs_run:g} ep"
-                            + (f", {len(cell)} runs" if len(cell) > 1 else "") + ")")
+                ours.append(
+                    f"{s.wall_s:.3g} s, {100 * s.accuracy:.2f} % ({s.epochs_run:g} ep"
+                    + (f", {len(cell)} runs" if len(cell) > 1 else "")
+                    + ")"
+                )
             label = f"ours, {topology_label(mine[0])}" if mine else "ours"
             rows.append([engine, config, label, *ours])
     return _md_table(head, rows)
@@ -76,15 +108,19 @@ def paper_table(records: list[dict]) -> list[str]:
 def environment_lines(records: list[dict]) -> list[str]:
     """The machines, library versions and commits the records were measured with."""
     lines = []
-    machines = {(m["hostname"], m["cpu"], m["cores"], m["memory_bytes"]): m
-                for m in (r["machine"] for r in records)}
+    machines = {(m["hostname"], m["cpu"], m["cores"], m["memory_bytes"]): m for m in (r["machine"] for r in records)}
     for m in machines.values():
-        lines.append(f"- machine: {m['hostname']}, {m['cpu']}, {m['cores']} cores, "
-                     f"{m['memory_bytes'] / 1024**3:.1f} GiB, {m.get('platform', '')}")
+        lines.append(
+            f"- machine: {m['hostname']}, {m['cpu']}, {m['cores']} cores, "
+            f"{m['memory_bytes'] / 1024**3:.1f} GiB, {m.get('platform', '')}"
+        )
     keys = ("python", "nncompare", "numpy", "scikit-learn", "dask", "distributed", "pyspark")
     for v in {json.dumps(r["versions"], sort_keys=True): r["versions"] for r in records}.values():
-        lines.append("- versions: " + ", ".join(f"{k} {v[k]}" for k in keys if k in v)
-                     + (f", BLAS {'; '.join(v['blas'])}" if v.get("blas") else ""))
+        lines.append(
+            "- versions: "
+            + ", ".join(f"{k} {v[k]}" for k in keys if k in v)
+            + (f", BLAS {'; '.join(v['blas'])}" if v.get("blas") else "")
+        )
     commits = sorted({str(r["commit"]) for r in records})
     lines.append("- commit: " + ", ".join(commits))
     stamps = sorted(r.get("timestamp", "") for r in records if r.get("timestamp"))
@@ -103,22 +139,47 @@ def whatif_lines(records: list[dict]) -> list[str]:
     return lines
 
 
-def write_markdown(records: list[dict], out_dir: str | os.PathLike, *, title: str, results_path: str,
-                   preamble: list[str] | None = None, figures: list[tuple[str, str]] = ()) -> Path:
+def write_markdown(
+    records: list[dict],
+    out_dir: str | os.PathLike,
+    *,
+    title: str,
+    results_path: str,
+    preamble: list[str] | None = None,
+    figures: list[tuple[str, str]] = (),
+) -> Path:
     """Write ``out_dir``/report.md, showing ``figures`` ((file stem, caption) of PNG and SVG drawn beside it)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# {title}", "", *(preamble or []), f"Results: `{results_path}` ({len(records)} runs).", ""]
-    lines += ["## Environment", "", *environment_lines(records),
-              "", "Timings are from a machine shared with other jobs; compare runs made side by side.", ""]
+    lines += [
+        "## Environment",
+        "",
+        *environment_lines(records),
+        "",
+        "Timings are from a machine shared with other jobs; compare runs made side by side.",
+        "",
+    ]
     if paper_records(records):
-        lines += ["## Beside the paper", "",
-                  "Each cell: wall time, test accuracy, and for ours the epochs actually run. Ours ran on the machine "
-                  "above with the configuration in the row label; the paper's on its 2-node cluster.", "",
-                  *paper_table(records), "", *(f"> {c}" for c in citation_lines()), ""]
-    lines += ["## Runs", "",
-              "Medians over repeats (range of wall times in brackets). Epoch s: median epoch time after the first.", "",
-              *runs_table(records), ""]
+        lines += [
+            "## Beside the paper",
+            "",
+            "Each cell: wall time, test accuracy, and for ours the epochs actually run. Ours ran on the machine "
+            "above with the configuration in the row label; the paper's on its 2-node cluster.",
+            "",
+            *paper_table(records),
+            "",
+            *(f"> {c}" for c in citation_lines()),
+            "",
+        ]
+    lines += [
+        "## Runs",
+        "",
+        "Medians over repeats (range of wall times in brackets). Epoch s: median epoch time after the first.",
+        "",
+        *runs_table(records),
+        "",
+    ]
     lines += ["## Where the time goes", "", *explain_markdown(records), ""]
     lines += ["## What if there were more workers", "", *whatif_lines(records), ""]
     if figures:

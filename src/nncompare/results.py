@@ -92,8 +92,15 @@ def job_group(record: dict) -> tuple:
     """What must be equal for records to lie on one curve: engine, data, model, sync, cluster."""
     spec = record.get("spec", {})
     model = spec.get("model", {})
-    return (record["engine"], record["dataset"], tuple(model.get("hidden_layer_sizes", ())), model.get("batch_size"),
-            spec.get("sync_every"), record.get("train_samples"), record.get("cluster"))
+    return (
+        record["engine"],
+        record["dataset"],
+        tuple(model.get("hidden_layer_sizes", ())),
+        model.get("batch_size"),
+        spec.get("sync_every"),
+        record.get("train_samples"),
+        record.get("cluster"),
+    )
 
 
 def topology_group(record: dict) -> tuple:
@@ -172,9 +179,16 @@ class Summary:
 
 def summarize(records: list[dict]) -> list[Summary]:
     """One Summary per configuration, ordered by engine, dataset, workers (most first), cores and epoch cap."""
-    return sorted((Summary(v) for v in group_by(records, configuration).values()),
-                  key=lambda s: (s.first["engine"], s.first["dataset"], -s.first["workers"], s.first["cores_per_worker"],
-                                 s.first["epochs"]))
+    return sorted(
+        (Summary(v) for v in group_by(records, configuration).values()),
+        key=lambda s: (
+            s.first["engine"],
+            s.first["dataset"],
+            -s.first["workers"],
+            s.first["cores_per_worker"],
+            s.first["epochs"],
+        ),
+    )
 
 
 def series(records: list[dict]) -> dict[str, list[Summary]]:

@@ -47,12 +47,23 @@ class Run:
     def describe(self) -> str:
         t = self.spec.topology
         where = f" on {self.cluster}" if self.cluster else ""
-        return (f"{self.spec.engine}{where} {self.spec.dataset} {t.workers}w x {t.cores_per_worker}c x "
-                f"{format_memory(t.memory_per_worker_bytes)}, {self.spec.epochs} epochs, repeat {self.repeat}")
+        return (
+            f"{self.spec.engine}{where} {self.spec.dataset} {t.workers}w x {t.cores_per_worker}c x "
+            f"{format_memory(t.memory_per_worker_bytes)}, {self.spec.epochs} epochs, repeat {self.repeat}"
+        )
 
 
-def grid(base: JobSpec, *, engines: Iterable[str], workers: Iterable[int], cores: Iterable[int],
-         memory: Iterable[int | None], epochs: Iterable[int], repeats: int = 1, cluster: str | None = None) -> list[Run]:
+def grid(
+    base: JobSpec,
+    *,
+    engines: Iterable[str],
+    workers: Iterable[int],
+    cores: Iterable[int],
+    memory: Iterable[int | None],
+    epochs: Iterable[int],
+    repeats: int = 1,
+    cluster: str | None = None,
+) -> list[Run]:
     """Every combination, repeats innermost; duplicates (same key) appear once."""
     if repeats < 1:
         raise UsageError("--repeats must be at least 1")
@@ -91,8 +102,12 @@ def child_main() -> None:
     payload = json.loads(sys.argv[1])
     try:
         with handled():
-            record = run_job(JobSpec.from_dict(payload["spec"]), data_dir=payload.get("data_dir"),
-                             cluster=payload.get("cluster"), options=EngineOptions.from_environ())
+            record = run_job(
+                JobSpec.from_dict(payload["spec"]),
+                data_dir=payload.get("data_dir"),
+                cluster=payload.get("cluster"),
+                options=EngineOptions.from_environ(),
+            )
     except NNCompareError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)
@@ -124,10 +139,17 @@ def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
 
 def run_in_subprocess(run: Run, *, data_dir=None, timeout_s: float | None = None) -> dict:
     """Run one configuration in a fresh Python process (its own process group) and return its record."""
-    payload = json.dumps({"spec": run.spec.to_dict(), "cluster": run.cluster,
-                          "data_dir": str(data_dir) if data_dir else None})
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, payload], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    payload = json.dumps(
+        {"spec": run.spec.to_dict(), "cluster": run.cluster, "data_dir": str(data_dir) if data_dir else None}
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, payload],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -140,7 +162,7 @@ def run_in_subprocess(run: Run, *, data_dir=None, timeout_s: float | None = None
     if proc.returncode != 0 or not lines:
         last = [line.strip() for line in err.splitlines() if line.strip()]
         raise RunFailed(last[-1] if last else f"the run's process exited with status {proc.returncode}")
-    return json.loads(lines[-1][len(RECORD_MARKER):])
+    return json.loads(lines[-1][len(RECORD_MARKER) :])
 
 
 @dataclass
@@ -151,9 +173,16 @@ class SweepOutcome:
     skipped_engines: dict[str, str] = field(default_factory=dict)
 
 
-def run_sweep(runs: list[Run], out: str | os.PathLike, *, data_dir=None, timeout_s: float | None = None,
-              echo: Callable[[str], None] = lambda s: None, give_up_on_engine: bool = False,
-              runner=run_in_subprocess) -> SweepOutcome:
+def run_sweep(
+    runs: list[Run],
+    out: str | os.PathLike,
+    *,
+    data_dir=None,
+    timeout_s: float | None = None,
+    echo: Callable[[str], None] = lambda s: None,
+    give_up_on_engine: bool = False,
+    runner=run_in_subprocess,
+) -> SweepOutcome:
     """Run every configuration of ``runs`` not yet in ``out``, appending each record as it finishes.
 
     With ``give_up_on_engine``, an engine whose first attempted run fails is not tried again
@@ -188,9 +217,11 @@ def run_sweep(runs: list[Run], out: str | os.PathLike, *, data_dir=None, timeout
         worked.add(engine)
         outcome.ran += 1
         stop = " (converged)" if record.get("stopped_early") else ""
-        echo(f"[{i}/{len(todo)}] {run.describe()}: {record['wall_s']:.2f} s, {record['epochs_run']} epochs run{stop}, "
-             f"accuracy {record['test_accuracy']:.4f}  ({time.perf_counter() - start:.1f} s with process start); "
-             f"{eta.step()}")
+        echo(
+            f"[{i}/{len(todo)}] {run.describe()}: {record['wall_s']:.2f} s, {record['epochs_run']} epochs run{stop}, "
+            f"accuracy {record['test_accuracy']:.4f}  ({time.perf_counter() - start:.1f} s with process start); "
+            f"{eta.step()}"
+        )
     return outcome
 
 

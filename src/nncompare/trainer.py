@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import resource
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +17,6 @@ from nncompare.clocks import Reading, Span, busy_threads, process_runqueue_s, th
 from nncompare.idx import scale_pixels
 from nncompare.job import ModelSpec
 from nncompare.model import bind_flat, make_model, prime
-
 
 #: Set in every worker process an engine starts (Dask's nannies, Spark's executors) before numpy
 #: is imported. numpy asks the kernel for transparent huge pages for arrays of 4 MB or more; on
@@ -118,8 +116,17 @@ class ShardTrainer:
     shard's uint8 pixels as an engine sent them: they are scaled here, as the loader does.
     """
 
-    def __init__(self, shard: int, x: np.ndarray, y: np.ndarray, classes: np.ndarray, spec: ModelSpec,
-                 cores: int = 1, rounds_per_epoch: int = 1, before_round=None):
+    def __init__(
+        self,
+        shard: int,
+        x: np.ndarray,
+        y: np.ndarray,
+        classes: np.ndarray,
+        spec: ModelSpec,
+        cores: int = 1,
+        rounds_per_epoch: int = 1,
+        before_round=None,
+    ):
         if x.dtype == np.uint8:
             x = scale_pixels(x)
         self.shard, self.x, self.y, self.classes = shard, x, y, classes
@@ -177,9 +184,20 @@ class ShardTrainer:
         span = Span.between(start, Reading.now())
         ended = thread_clocks()
         self._process_runqueue_at_end = process_runqueue_s(ended)
-        return ShardUpdate(self.shard, self.flat.copy(), n, loss, span.wall_s, peak_rss_bytes(), self.worker, epoch_end,
-                           compute_cpu_s=span.cpu_s, compute_runqueue_s=span.runqueue_s,
-                           between_runqueue_s=between, compute_threads=busy_threads(arrived, ended))
+        return ShardUpdate(
+            self.shard,
+            self.flat.copy(),
+            n,
+            loss,
+            span.wall_s,
+            peak_rss_bytes(),
+            self.worker,
+            epoch_end,
+            compute_cpu_s=span.cpu_s,
+            compute_runqueue_s=span.runqueue_s,
+            between_runqueue_s=between,
+            compute_threads=busy_threads(arrived, ended),
+        )
 
     def _train_chunk(self):
         if self._round == 0:

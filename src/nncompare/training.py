@@ -115,8 +115,15 @@ class TrainingRun:
     ``train`` does the whole job; the benchmarks call the steps themselves, to time one.
     """
 
-    def __init__(self, spec: JobSpec, dataset: Dataset, engine: Engine, *, cluster: str | None = None,
-                 progress: Progress | None = None):
+    def __init__(
+        self,
+        spec: JobSpec,
+        dataset: Dataset,
+        engine: Engine,
+        *,
+        cluster: str | None = None,
+        progress: Progress | None = None,
+    ):
         self.spec, self.dataset, self.engine, self.cluster = spec, dataset, engine, cluster
         self.progress = progress
         self.evaluator = Evaluator(spec.model, dataset.x_test, dataset.y_test, dataset.classes)
@@ -160,13 +167,17 @@ class TrainingRun:
         start = time.perf_counter()
         x, y, pixels = training_data(self.spec, self.dataset)
         self.train_samples = int(len(y))
-        shards = make_shards(x, y, self.spec.topology.workers, self.spec.partition, self.spec.model.seed,
-                             pixels=pixels)
+        shards = make_shards(x, y, self.spec.topology.workers, self.spec.partition, self.spec.model.seed, pixels=pixels)
         self.rounds_per_epoch = rounds_per_epoch(self.spec, [len(s) for s in shards])
         self.engine.place(shards, self.dataset.classes, self.rounds_per_epoch)
         self.placed = True
         self.phases["place"] += time.perf_counter() - start
-        log.info("placed %d shards (%s samples) in %.2f s", len(shards), [len(s) for s in shards], time.perf_counter() - start)
+        log.info(
+            "placed %d shards (%s samples) in %.2f s",
+            len(shards),
+            [len(s) for s in shards],
+            time.perf_counter() - start,
+        )
 
     @property
     def done(self) -> bool:
@@ -184,9 +195,14 @@ class TrainingRun:
         # the epoch's driver time (averaging and bookkeeping included), less the driver process's
         # waits for a CPU and each round's critical worker's
         workers_waits = sum(r["workers_waits_s"] for r in self.rounds[first_round:])
-        self.epoch_clocks.append({"cpu_s": clocks.cpu_s, "runqueue_s": clocks.runqueue_s,
-                                  "process_runqueue_s": clocks.process_runqueue_s,
-                                  "active_s": load_corrected_s(clocks, workers_waits, self.engine.concurrent)})
+        self.epoch_clocks.append(
+            {
+                "cpu_s": clocks.cpu_s,
+                "runqueue_s": clocks.runqueue_s,
+                "process_runqueue_s": clocks.process_runqueue_s,
+                "active_s": load_corrected_s(clocks, workers_waits, self.engine.concurrent),
+            }
+        )
         loss = epoch_loss(result.updates)
         self.losses.append(loss)
         if evaluate:
@@ -199,8 +215,15 @@ class TrainingRun:
         stop = self.spec.convergence_stop and self.monitor.update(loss)
         self.stopped_early = self.stopped_early or stop
         if self.progress is not None:
-            self.progress({"epoch": len(self.epoch_s), "epochs": self.spec.epochs, "loss": loss,
-                           "accuracy": self.accuracies[-1] if evaluate else None, "epoch_s": clocks.wall_s})
+            self.progress(
+                {
+                    "epoch": len(self.epoch_s),
+                    "epochs": self.spec.epochs,
+                    "loss": loss,
+                    "accuracy": self.accuracies[-1] if evaluate else None,
+                    "epoch_s": clocks.wall_s,
+                }
+            )
         return self.done
 
     def _round(self) -> RoundResult:
@@ -221,24 +244,44 @@ class TrainingRun:
         self.phases["average"] += time.perf_counter() - t
         for u in updates:
             self.worker_peaks[u.worker] = max(self.worker_peaks.get(u.worker, 0), u.peak_rss_bytes)
-        log.info("round %d (epoch %d): %.3f s, compute %.3f s, transfer %.3f s", position.number, position.epoch,
-                 driver.wall_s, critical, transfer)
+        log.info(
+            "round %d (epoch %d): %.3f s, compute %.3f s, transfer %.3f s",
+            position.number,
+            position.epoch,
+            driver.wall_s,
+            critical,
+            transfer,
+        )
         if result.recovered_shards:
-            log.info("round %d: recovered shards %s in %.2f s", position.number, list(result.recovered_shards), result.recovery_s)
-        self.rounds.append({
-            "number": position.number, "epoch": position.epoch, "index": position.index,
-            "wall_s": driver.wall_s, "driver_cpu_s": driver.cpu_s, "driver_runqueue_s": driver.runqueue_s,
-            "driver_process_runqueue_s": driver.process_runqueue_s, "workers_waits_s": workers_waits,
-            "active_s": load_corrected_s(driver, workers_waits, self.engine.concurrent),
-            "compute_s": critical, "transfer_s": transfer,
-            "worker_compute_s": compute,
-            "worker_compute_cpu_s": [u.compute_cpu_s for u in updates],
-            "worker_compute_runqueue_s": [u.compute_runqueue_s for u in updates],
-            "worker_between_runqueue_s": [u.between_runqueue_s for u in updates],
-            "worker_compute_threads": [u.compute_threads for u in updates],
-            "recovered_shards": list(result.recovered_shards), "recovery_s": result.recovery_s,
-            **result.extra,
-        })
+            log.info(
+                "round %d: recovered shards %s in %.2f s",
+                position.number,
+                list(result.recovered_shards),
+                result.recovery_s,
+            )
+        self.rounds.append(
+            {
+                "number": position.number,
+                "epoch": position.epoch,
+                "index": position.index,
+                "wall_s": driver.wall_s,
+                "driver_cpu_s": driver.cpu_s,
+                "driver_runqueue_s": driver.runqueue_s,
+                "driver_process_runqueue_s": driver.process_runqueue_s,
+                "workers_waits_s": workers_waits,
+                "active_s": load_corrected_s(driver, workers_waits, self.engine.concurrent),
+                "compute_s": critical,
+                "transfer_s": transfer,
+                "worker_compute_s": compute,
+                "worker_compute_cpu_s": [u.compute_cpu_s for u in updates],
+                "worker_compute_runqueue_s": [u.compute_runqueue_s for u in updates],
+                "worker_between_runqueue_s": [u.between_runqueue_s for u in updates],
+                "worker_compute_threads": [u.compute_threads for u in updates],
+                "recovered_shards": list(result.recovered_shards),
+                "recovery_s": result.recovery_s,
+                **result.extra,
+            }
+        )
         return result
 
     def train(self) -> None:
@@ -276,8 +319,15 @@ class TrainingRun:
         return build_record(self, phases=phases, idle_s=idle_s, load_s=load_s)
 
 
-def run_job(spec: JobSpec, *, data_dir=None, cluster: str | None = None, progress: Progress | None = None,
-            dataset: Dataset | None = None, options: EngineOptions | None = None) -> dict:
+def run_job(
+    spec: JobSpec,
+    *,
+    data_dir=None,
+    cluster: str | None = None,
+    progress: Progress | None = None,
+    dataset: Dataset | None = None,
+    options: EngineOptions | None = None,
+) -> dict:
     """Train ``spec`` on its engine and return the result record."""
     load_start = time.perf_counter()
     if dataset is None:

@@ -45,8 +45,11 @@ def _nnls(design: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def concurrency(record: dict) -> float:
     """How many shards ran at once: the workers' compute over the critical-path compute, per round."""
-    ratios = [sum(x["worker_compute_s"]) / x["compute_s"] for x in record.get("rounds", [])
-              if x.get("compute_s") and x.get("worker_compute_s")]
+    ratios = [
+        sum(x["worker_compute_s"]) / x["compute_s"]
+        for x in record.get("rounds", [])
+        if x.get("compute_s") and x.get("worker_compute_s")
+    ]
     return float(np.median(ratios)) if ratios else 1.0
 
 
@@ -93,6 +96,10 @@ class WhatIf:
         measured = np.asarray(self.measured_epoch_s)
         return float(np.max(np.abs(predicted - measured) / np.maximum(measured, 1e-12)))
 
+    def _median_concurrency(self, workers: int) -> float:
+        """The median measured concurrency of the runs at ``workers`` workers."""
+        return float(np.median([c for c, w in zip(self.measured_concurrency, self.workers) if w == workers]))
+
     def describe(self) -> list[str]:
         (t0, t1), (g0, g1), (s0, s1) = (self.coef[t] for t in TERMS[1:])
         best = self.best_workers()
@@ -102,21 +109,22 @@ class WhatIf:
             f"{self.engine} on {self.dataset}, fitted on {len(self.workers)} runs at {', '.join(map(str, ws))} workers "
             f"(largest error on those runs {100 * self.max_relative_error():.0f} %):",
             f"  a shard of n samples computes in {self.per_sample_s * 1e6:.3g} µs·n + {1e3 * self.per_shard_s:.3g} ms; "
-            "shards run side by side: " + ", ".join(
-                f"{float(np.median([c for c, x in zip(self.measured_concurrency, self.workers) if x == w])):.2f} at W={w}"
-                for w in ws) + " "
+            "shards run side by side: " + ", ".join(f"{self._median_concurrency(w):.2f} at W={w}" for w in ws) + " "
             f"(limit P: {p_text})",
             f"  epoch time(W) = compute ({self.per_sample_s * self.samples:.3g} + {self.per_shard_s:.3g}·W)/min(W, P)"
             f"  + transfer {t0:.3g} + {t1:.3g}·W  + averaging {g0:.3g} + {g1:.3g}·W"
             f"  + scheduling/idle {s0:.3g} + {s1:.3g}·W  seconds",
             f"  fastest predicted at W = {best} ({float(self.predict(best)):.3g} s per epoch"
-            + (f", against {float(self.predict(max(ws))):.3g} s at W = {max(ws)}" if best != max(ws) else "") + ")",
+            + (f", against {float(self.predict(max(ws))):.3g} s at W = {max(ws)}" if best != max(ws) else "")
+            + ")",
         ]
         if self.max_concurrency <= 1.5:
             lines.append("  the shards do not run side by side here, so every extra worker only adds its fixed costs")
         elif best < max(ws):
-            lines.append(f"  beyond W = {best}, an extra worker adds more (fixed compute, transfer, averaging, "
-                         "scheduling) than its share of the data saves")
+            lines.append(
+                f"  beyond W = {best}, an extra worker adds more (fixed compute, transfer, averaging, "
+                "scheduling) than its share of the data saves"
+            )
         return lines
 
 
@@ -149,9 +157,18 @@ def fit(records: list[dict]) -> list[WhatIf]:
         for name in TERMS[1:]:
             y = np.array([per_epoch(r, name) for r in rows])
             coef[name] = tuple(float(c) for c in _nnls(np.column_stack([np.ones_like(w), w]), y))
-        models.append(WhatIf(engine=key[0], dataset=key[1], samples=int(rows[0]["train_samples"]),
-                             per_sample_s=float(p), per_shard_s=float(o), max_concurrency=float(limit),
-                             coef=coef, workers=[int(v) for v in w],
-                             measured_epoch_s=[sum(per_epoch(r, t) for t in TERMS) for r in rows],
-                             measured_concurrency=seen))
+        models.append(
+            WhatIf(
+                engine=key[0],
+                dataset=key[1],
+                samples=int(rows[0]["train_samples"]),
+                per_sample_s=float(p),
+                per_shard_s=float(o),
+                max_concurrency=float(limit),
+                coef=coef,
+                workers=[int(v) for v in w],
+                measured_epoch_s=[sum(per_epoch(r, t) for t in TERMS) for r in rows],
+                measured_concurrency=seen,
+            )
+        )
     return models

@@ -175,8 +175,10 @@ def pytest_terminal_summary(terminalreporter):
         tr.write_line(f"{'name':<{width}}  {'payload':>10}  {'median':>11}  {'MB/s':>9}")
         for m in rows:
             note = "  zero-copy: nothing was copied" if m.get("zero_copy") else ""
-            tr.write_line(f"{m['name']:<{width}}  {m['bytes'] / 1e6:>8.2f}MB  {m['median_s'] * 1e3:>9.3f}ms  "
-                          f"{m['bytes_per_s'] / 1e6:>9.0f}{note}")
+            tr.write_line(
+                f"{m['name']:<{width}}  {m['bytes'] / 1e6:>8.2f}MB  {m['median_s'] * 1e3:>9.3f}ms  "
+                f"{m['bytes_per_s'] / 1e6:>9.0f}{note}"
+            )
     _per_batch_sync_summary(tr)
 
 
@@ -194,12 +196,18 @@ def _per_batch_sync_summary(tr) -> None:
     ep = epoch[0]
     rounds, workers = ep["batches_per_epoch"], ep["workers"]
     tr.write_sep("-", "micro-benchmarks: per-batch synchronisation, from the medians above")
-    tr.write_line(f"one epoch of compute on a {ep['samples']:,}-sample shard, 1 core: {ep['median_s']:.3f} s "
-                  f"({rounds} batches of {ep['batch_size']}; {workers} such shards make the 60,000-sample epoch)")
-    tr.write_line(f"syncing every batch = {rounds} rounds x {workers} workers = {rounds * workers} weight round trips "
-                  f"per epoch; added time per epoch, overlapped .. serial, vs that epoch's compute:")
+    tr.write_line(
+        f"one epoch of compute on a {ep['samples']:,}-sample shard, 1 core: {ep['median_s']:.3f} s "
+        f"({rounds} batches of {ep['batch_size']}; {workers} such shards make the 60,000-sample epoch)"
+    )
+    tr.write_line(
+        f"syncing every batch = {rounds} rounds x {workers} workers = {rounds * workers} weight round trips "
+        f"per epoch; added time per epoch, overlapped .. serial, vs that epoch's compute:"
+    )
     width = max(len(m["name"]) for m in trips)
     for m in trips:
         low, high = rounds * m["median_s"], rounds * workers * m["median_s"]
-        tr.write_line(f"  {m['name']:<{width}}  {m['median_s'] * 1e3:7.1f} ms/trip  -> {low:6.2f} .. {high:6.2f} s "
-                      f"= {low / ep['median_s']:5.1f}x .. {high / ep['median_s']:5.1f}x the compute")
+        tr.write_line(
+            f"  {m['name']:<{width}}  {m['median_s'] * 1e3:7.1f} ms/trip  -> {low:6.2f} .. {high:6.2f} s "
+            f"= {low / ep['median_s']:5.1f}x .. {high / ep['median_s']:5.1f}x the compute"
+        )

@@ -20,8 +20,10 @@ N_TRAIN = 60_000
 def worker_updates(weights: np.ndarray, workers: int):
     rng = np.random.default_rng(workers)
     drift = np.float32(1e-2) * np.abs(weights).mean()
-    updates = [(weights + drift * rng.standard_normal(weights.size, dtype=np.float32)).astype(np.float32)
-               for _ in range(workers)]
+    updates = [
+        (weights + drift * rng.standard_normal(weights.size, dtype=np.float32)).astype(np.float32)
+        for _ in range(workers)
+    ]
     counts = [len(p) for p in np.array_split(np.arange(N_TRAIN), workers)]
     return updates, counts
 

@@ -86,10 +86,16 @@ def test_numpy_layouts(benchmark, train_set, layout, workers):
         parts = shard_indices(train_set.y, workers, "shuffled", 0)
         shards = benchmark(_take_copy, x, workers, parts)
     else:
-        shards = benchmark({"blocks-view": _blocks_view, "strided-view": _strided_view,
-                            "strided-copy": _strided_copy}[layout], x, workers)
-        parts = (np.array_split(np.arange(n), workers) if layout == "blocks-view"
-                 else [np.arange(i, n, workers) for i in range(workers)])
+        shards = benchmark(
+            {"blocks-view": _blocks_view, "strided-view": _strided_view, "strided-copy": _strided_copy}[layout],
+            x,
+            workers,
+        )
+        parts = (
+            np.array_split(np.arange(n), workers)
+            if layout == "blocks-view"
+            else [np.arange(i, n, workers) for i in range(workers)]
+        )
 
     assert_partition(parts, n)
     assert len(shards) == workers and sum(len(s) for s in shards) == n

@@ -27,8 +27,9 @@ ROUNDS = 3  # each round moves ~94 MB; three are enough for a median on a loaded
 def probe(shard):
     """What the task sends back: the shapes, a CRC-32 over every byte, and its pid."""
     x, y = shard
-    crc = zlib.crc32(memoryview(np.ascontiguousarray(y)).cast("B"),
-                     zlib.crc32(memoryview(np.ascontiguousarray(x)).cast("B")))
+    crc = zlib.crc32(
+        memoryview(np.ascontiguousarray(y)).cast("B"), zlib.crc32(memoryview(np.ascontiguousarray(x)).cast("B"))
+    )
     return x.shape, y.shape, crc, os.getpid()
 
 

@@ -105,7 +105,9 @@ def _pandas_arrow(arrays):
 
 def _raw_bytes(arrays):
     blobs = [a.tobytes() for a in arrays]
-    return [np.frombuffer(b, dtype=a.dtype).reshape(a.shape) for a, b in zip(arrays, blobs, strict=True)], sum(map(len, blobs))
+    return [np.frombuffer(b, dtype=a.dtype).reshape(a.shape) for a, b in zip(arrays, blobs, strict=True)], sum(
+        map(len, blobs)
+    )
 
 
 SERIALIZERS = {

@@ -221,10 +221,14 @@ def test_epoch_compute(benchmark, shard, train_set, model_spec):
     trainer = ShardTrainer(0, shard.x, shard.y, train_set.classes, model_spec, cores=1)
     start = trainer.train_round(None).weights  # builds the model and its optimiser, untimed
     benchmark.group = "compute: one epoch"
-    benchmark.extra_info.update(data=train_set.source, role="epoch-compute", samples=len(shard),
-                                workers=len(train_set.y) // len(shard),
-                                batch_size=model_spec.batch_size,
-                                batches_per_epoch=math.ceil(len(shard) / model_spec.batch_size))
+    benchmark.extra_info.update(
+        data=train_set.source,
+        role="epoch-compute",
+        samples=len(shard),
+        workers=len(train_set.y) // len(shard),
+        batch_size=model_spec.batch_size,
+        batches_per_epoch=math.ceil(len(shard) / model_spec.batch_size),
+    )
     update = benchmark.pedantic(trainer.train_round, args=(start,), rounds=5, warmup_rounds=0)
 
     assert update.n_samples == len(shard) and update.epoch_end

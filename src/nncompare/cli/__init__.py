@@ -39,7 +39,7 @@ def _register():
 _register()
 
 
-def fail(message: str, code: int) -> "NoReturn":  # noqa: F821
+def fail(message: str, code: int) -> NoReturn:  # noqa: F821
     click.echo(f"nncompare: error: {message}", err=True)
     sys.exit(code)
 
@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         sys.exit(2)
     except click.UsageError as exc:
-        hint = f" (see 'nncompare {exc.ctx.command_path.split(' ', 1)[-1]} --help')" if exc.ctx and " " in exc.ctx.command_path else " (see 'nncompare --help')"
+        hint = (
+            f" (see 'nncompare {exc.ctx.command_path.split(' ', 1)[-1]} --help')"
+            if exc.ctx and " " in exc.ctx.command_path
+            else " (see 'nncompare --help')"
+        )
         fail(exc.format_message().splitlines()[0] + hint, 2)
     except NNCompareError as exc:
         fail(str(exc), exc.exit_code)

@@ -37,8 +37,10 @@ def verify_cmd(dataset, data_dir):
     for role, path in paths.items():
         click.echo(f"{role:13s} {checksum_status(dataset, role, path):28s} {path}")
     ds = load_dataset(dataset, data_dir=data_dir, download=False)
-    click.echo(f"ok: {len(ds.y_train)} train and {len(ds.y_test)} test samples, {ds.n_features} features, "
-               f"{len(ds.classes)} classes")
+    click.echo(
+        f"ok: {len(ds.y_train)} train and {len(ds.y_test)} test samples, {ds.n_features} features, "
+        f"{len(ds.classes)} classes"
+    )
 
 
 @data.command("info")

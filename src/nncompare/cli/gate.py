@@ -21,8 +21,11 @@ from nncompare.gate.judge import BROKEN, LESS_ACCURATE, PASS, SLOWER, exit_code,
 # Every engine's steady epochs (in floor epochs), test error and idle cores on the quick grid.
 DEFAULT_BENCH = r"^gate\."
 MAX_ERROR_RISE = 0.01
-OUTCOMES = {SLOWER: "slower than the base", LESS_ACCURATE: "less accurate than the base",
-            BROKEN: "breaking benchmarks (no value on it)"}
+OUTCOMES = {
+    SLOWER: "slower than the base",
+    LESS_ACCURATE: "less accurate than the base",
+    BROKEN: "breaking benchmarks (no value on it)",
+}
 
 
 class GateFailed(NNCompareError):
@@ -64,14 +67,33 @@ def resolve(root: Path, name: str) -> str:
 @click.command()
 @click.option("--base", default="main", show_default=True, help="Branch, tag or commit to compare against.")
 @click.option("--head", default="HEAD", show_default=True, help="The commit under test (committed changes only).")
-@click.option("--factor", type=click.FloatRange(min=1.0, min_open=True), default=1.1, show_default=True,
-              help="Fail when a benchmark's median paired ratio head/base exceeds this (and all pairs but one agree).")
-@click.option("--bench", "-b", default=DEFAULT_BENCH, show_default=True,
-              help="asv regex selecting the benchmarks (default: benchmarks/gate.py, every engine).")
-@click.option("--config", type=click.Path(dir_okay=False), default=None,
-              help="asv configuration in the clone's root (default: asv.conf.json there).")
-@click.option("--environment", "-E", "env_spec", default=None,
-              help="asv environment spec, e.g. virtualenv:3.11 (default: the configuration's).")
+@click.option(
+    "--factor",
+    type=click.FloatRange(min=1.0, min_open=True),
+    default=1.1,
+    show_default=True,
+    help="Fail when a benchmark's median paired ratio head/base exceeds this (and all pairs but one agree).",
+)
+@click.option(
+    "--bench",
+    "-b",
+    default=DEFAULT_BENCH,
+    show_default=True,
+    help="asv regex selecting the benchmarks (default: benchmarks/gate.py, every engine).",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="asv configuration in the clone's root (default: asv.conf.json there).",
+)
+@click.option(
+    "--environment",
+    "-E",
+    "env_spec",
+    default=None,
+    help="asv environment spec, e.g. virtualenv:3.11 (default: the configuration's).",
+)
 @click.option("--show-stderr", is_flag=True, help="Show the benchmarks' own output.")
 def gate(base, head, factor, bench, config, env_spec, show_stderr):
     """Fail when HEAD is slower or less accurate than BASE, or a benchmark broke on HEAD.
@@ -82,7 +104,9 @@ def gate(base, head, factor, bench, config, env_spec, show_stderr):
     """
     root = repo_root()
     base_hash, head_hash = resolve(root, base), resolve(root, head)
-    if _git(root, "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks", "pyproject.toml").stdout.strip():
+    if _git(
+        root, "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks", "pyproject.toml"
+    ).stdout.strip():
         click.echo("nncompare gate: note: uncommitted changes are not benchmarked; asv builds commits", err=True)
     config_path = root / "asv.conf.json"
     if config:
@@ -93,19 +117,28 @@ def gate(base, head, factor, bench, config, env_spec, show_stderr):
     conf = ["--config", str(config_path)]
     if base_hash == head_hash:
         raise UsageError(f"--base {base} and --head {head} are the same commit; commit your change first")
-    machine = subprocess.run(asvrun.asv_command("machine", "--yes", *conf), cwd=root, capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL)
+    machine = subprocess.run(
+        asvrun.asv_command("machine", "--yes", *conf),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     if machine.returncode != 0:
         click.echo(machine.stdout + machine.stderr, err=True)
         raise EngineError("'asv machine --yes' failed; see its output above")
     extra = (["--environment", env_spec] if env_spec else []) + (["--show-stderr"] if show_stderr else [])
-    click.echo(f"nncompare gate: {base} ({base_hash[:8]}) -> {head} ({head_hash[:8]}), factor {factor}, "
-               f"benchmarks {bench}", err=True)
+    click.echo(
+        f"nncompare gate: {base} ({base_hash[:8]}) -> {head} ({head_hash[:8]}), factor {factor}, benchmarks {bench}",
+        err=True,
+    )
     asvrun.run_interleaved(root, conf, [base_hash, head_hash], bench, extra)
     before = asvrun.measured(root, config_path, base_hash, bench)
     after = asvrun.measured(root, config_path, head_hash, bench)
     if not before and not after:
-        raise EngineError(f"asv measured nothing; does --bench {bench!r} select any benchmark? (see asv's output above)")
+        raise EngineError(
+            f"asv measured nothing; does --bench {bench!r} select any benchmark? (see asv's output above)"
+        )
     verdicts = judge(before, after, factor=factor, max_error_rise=MAX_ERROR_RISE)
     for verdict in verdicts:
         mark = "ok  " if verdict.code == PASS else "FAIL"
@@ -114,8 +147,11 @@ def gate(base, head, factor, bench, config, env_spec, show_stderr):
     if code != PASS:
         failed = [v.name for v in verdicts if v.code == code]
         raise GateFailed(f"{head} ({head_hash[:8]}) is {OUTCOMES[code]}: {'; '.join(failed)}", code)
-    click.echo(f"nncompare gate: pass ({len(verdicts)} benchmarks: none slower than x{factor}, "
-               f"no accuracy drop over {100 * MAX_ERROR_RISE:g} point, none broken)", err=True)
+    click.echo(
+        f"nncompare gate: pass ({len(verdicts)} benchmarks: none slower than x{factor}, "
+        f"no accuracy drop over {100 * MAX_ERROR_RISE:g} point, none broken)",
+        err=True,
+    )
 
 
 commands = [gate]

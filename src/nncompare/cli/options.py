@@ -21,7 +21,10 @@ def _hidden(ctx, param, value):
 
 
 data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False, exists=True), envvar="NNCOMPARE_DATA_DIR", show_envvar=True,
+    "--data-dir",
+    type=click.Path(file_okay=False, exists=True),
+    envvar="NNCOMPARE_DATA_DIR",
+    show_envvar=True,
     help="Folder with the IDX files (or with one sub-folder per dataset). Looked up before the cache.",
 )
 
@@ -31,14 +34,22 @@ def job_options(func):
     options = [
         click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True),
         click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True),
-        click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
-                     help="Maximum epochs (scikit-learn's max_iter)."),
+        click.option(
+            "--epochs",
+            type=click.IntRange(min=1),
+            default=10,
+            show_default=True,
+            help="Maximum epochs (scikit-learn's max_iter).",
+        ),
         click.option("--workers", type=int, default=1, show_default=True, help="Workers (executors), one shard each."),
         click.option("--cores", type=int, default=1, show_default=True, help="Cores (BLAS threads) per worker."),
         click.option("--memory", default=None, help="Memory per worker, e.g. 2g, 11GB, 512MiB."),
-        click.option("--cluster", default=None,
-                     help="Dask scheduler address (tcp://host:8786) or Spark master (spark://host:7077, yarn); "
-                          "default: a cluster started on this machine."),
+        click.option(
+            "--cluster",
+            default=None,
+            help="Dask scheduler address (tcp://host:8786) or Spark master (spark://host:7077, yarn); "
+            "default: a cluster started on this machine.",
+        ),
         click.option("--hidden", default="100", show_default=True, callback=_hidden, help="Hidden layer sizes."),
         click.option("--activation", default="relu", show_default=True),
         click.option("--solver", default="adam", show_default=True),
@@ -46,12 +57,20 @@ def job_options(func):
         click.option("--learning-rate", type=float, default=0.001, show_default=True),
         click.option("--alpha", type=float, default=0.0001, show_default=True, help="L2 penalty."),
         click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--sync-every", type=int, default=None,
-                     help="Mini-batches between weight averages (default: once per epoch)."),
+        click.option(
+            "--sync-every",
+            type=int,
+            default=None,
+            help="Mini-batches between weight averages (default: once per epoch).",
+        ),
         click.option("--partition", type=click.Choice(PARTITIONS), default="shuffled", show_default=True),
         click.option("--train-samples", type=int, default=None, help="Use only the first N training samples."),
-        click.option("--convergence-stop/--no-convergence-stop", default=True, show_default=True,
-                     help="Stop when the training loss stops improving, as MLPClassifier.fit does."),
+        click.option(
+            "--convergence-stop/--no-convergence-stop",
+            default=True,
+            show_default=True,
+            help="Stop when the training loss stops improving, as MLPClassifier.fit does.",
+        ),
         click.option("--tol", type=float, default=1e-4, show_default=True),
         click.option("--n-iter-no-change", type=int, default=10, show_default=True),
         data_dir_option,
@@ -63,16 +82,35 @@ def job_options(func):
 
 def spec_from_options(o: dict) -> JobSpec:
     """Build (and so validate) the JobSpec the flags describe."""
-    model = ModelSpec(hidden_layer_sizes=o["hidden"], activation=o["activation"], solver=o["solver"],
-                      batch_size=o["batch_size"], learning_rate_init=o["learning_rate"], alpha=o["alpha"], seed=o["seed"])
-    topology = Topology(workers=o["workers"], cores_per_worker=o["cores"], memory_per_worker_bytes=parse_memory(o["memory"]))
+    model = ModelSpec(
+        hidden_layer_sizes=o["hidden"],
+        activation=o["activation"],
+        solver=o["solver"],
+        batch_size=o["batch_size"],
+        learning_rate_init=o["learning_rate"],
+        alpha=o["alpha"],
+        seed=o["seed"],
+    )
+    topology = Topology(
+        workers=o["workers"], cores_per_worker=o["cores"], memory_per_worker_bytes=parse_memory(o["memory"])
+    )
     if not o.get("cluster"):
         topology.check_fits_this_machine()
     elif o["engine"] == "dask":
         check_dask_address(o["cluster"])
-    return JobSpec(dataset=o["dataset"], engine=o["engine"], epochs=o["epochs"], model=model, topology=topology,
-                   convergence_stop=o["convergence_stop"], tol=o["tol"], n_iter_no_change=o["n_iter_no_change"],
-                   sync_every=o["sync_every"], partition=o["partition"], train_samples=o["train_samples"])
+    return JobSpec(
+        dataset=o["dataset"],
+        engine=o["engine"],
+        epochs=o["epochs"],
+        model=model,
+        topology=topology,
+        convergence_stop=o["convergence_stop"],
+        tol=o["tol"],
+        n_iter_no_change=o["n_iter_no_change"],
+        sync_every=o["sync_every"],
+        partition=o["partition"],
+        train_samples=o["train_samples"],
+    )
 
 
 def check_dask_address(address: str) -> None:
@@ -100,7 +138,9 @@ def parse_spark_conf(ctx, param, values) -> dict[str, str]:
     for value in values:
         key, sep, setting = value.partition("=")
         if not sep or not key.strip() or not key.strip().startswith("spark."):
-            raise click.BadParameter(f"write KEY=VALUE with a Spark key, e.g. spark.sql.shuffle.partitions=4; got {value!r}")
+            raise click.BadParameter(
+                f"write KEY=VALUE with a Spark key, e.g. spark.sql.shuffle.partitions=4; got {value!r}"
+            )
         conf[key.strip()] = setting
     return conf
 

@@ -32,7 +32,9 @@ def parse_clusters(values) -> dict[str, str]:
             elif value.startswith(_SPARK_SCHEMES):
                 engine = "spark"
             else:
-                raise UsageError(f"--cluster {value!r}: write dask=ADDRESS or spark=ADDRESS (or a tcp:// or spark:// address)")
+                raise UsageError(
+                    f"--cluster {value!r}: write dask=ADDRESS or spark=ADDRESS (or a tcp:// or spark:// address)"
+                )
         if engine == "local":
             raise UsageError("the local engine runs in this process and takes no --cluster")
         clusters[engine] = address
@@ -55,19 +57,42 @@ def available_engines(names: list[str], echo) -> tuple[list[str], dict[str, str]
 
 
 @click.command()
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Report directory: report.md, plots, results.jsonl (resumable).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Report directory: report.md, plots, results.jsonl (resumable).",
+)
 @click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True)
-@click.option("--engines", default=",".join(ENGINES), show_default=True,
-              help="Engines to run; those whose extra is missing are skipped with a note.")
-@click.option("--cluster", "clusters", multiple=True,
-              help="Run an engine on a cluster of the paper's size, with the paper's configurations unscaled: "
-                   "dask=tcp://host:8786 or spark=spark://host:7077 (repeatable).")
-@click.option("--max-epochs", type=click.IntRange(min=1), default=None,
-              help="Cap the paper's epoch counts (10, 100, 1,000, 10,000) at this many.")
+@click.option(
+    "--engines",
+    default=",".join(ENGINES),
+    show_default=True,
+    help="Engines to run; those whose extra is missing are skipped with a note.",
+)
+@click.option(
+    "--cluster",
+    "clusters",
+    multiple=True,
+    help="Run an engine on a cluster of the paper's size, with the paper's configurations unscaled: "
+    "dask=tcp://host:8786 or spark=spark://host:7077 (repeatable).",
+)
+@click.option(
+    "--max-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cap the paper's epoch counts (10, 100, 1,000, 10,000) at this many.",
+)
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None, callback=finite_seconds,
-              help="Seconds before one configuration is stopped and counted as failed.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=None,
+    callback=finite_seconds,
+    help="Seconds before one configuration is stopped and counted as failed.",
+)
 @with_job_params(exclude=(*GRID_AXES, "cluster", "dataset"))
 def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **options):
     """Run the seed paper's design (3 configurations x 10..10,000 epochs) and write a report beside its numbers.
@@ -104,7 +129,7 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
     here = scale_to_machine(os.cpu_count() or 1, psutil.virtual_memory().total)
     preamble = [f"Seed paper: {CITATION}", ""]
     if "paper" in sys.argv:  # the command line as typed, when this process was started by it
-        preamble += [f"Command: `nncompare paper {shlex.join(sys.argv[sys.argv.index('paper') + 1:])}`", ""]
+        preamble += [f"Command: `nncompare paper {shlex.join(sys.argv[sys.argv.index('paper') + 1 :])}`", ""]
     if any(e not in cluster_of for e in usable):
         echo("scaling the paper's configurations to this machine:")
         for line in here.lines():
@@ -124,16 +149,27 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
             for e in epochs:
                 by_cap.setdefault(min(e, max_epochs or e), []).append(e)
             for cap, columns in by_cap.items():
-                spec = base.with_(engine=engine, epochs=cap,
-                                  topology=Topology(ours.workers, ours.cores_per_worker, ours.memory_bytes))
-                tag = {"paper": {"config": paper_cfg.label, "columns": columns, "max_epochs": max_epochs,
-                                 "scaled": engine not in cluster_of}}
+                spec = base.with_(
+                    engine=engine, epochs=cap, topology=Topology(ours.workers, ours.cores_per_worker, ours.memory_bytes)
+                )
+                tag = {
+                    "paper": {
+                        "config": paper_cfg.label,
+                        "columns": columns,
+                        "max_epochs": max_epochs,
+                        "scaled": engine not in cluster_of,
+                    }
+                }
                 runs += [Run(spec, r, cluster_of.get(engine), tag) for r in range(repeats)]
     results = out / "results.jsonl"
-    echo(f"{len(runs)} runs ({', '.join(usable)}; {len(epochs)} epoch counts x 3 configurations"
-         + (f" x {repeats} repeats" if repeats > 1 else "") + f"), results in {results}")
-    outcome = run_sweep(runs, results, data_dir=options.get("data_dir"), timeout_s=timeout_s, echo=echo,
-                        give_up_on_engine=True)
+    echo(
+        f"{len(runs)} runs ({', '.join(usable)}; {len(epochs)} epoch counts x 3 configurations"
+        + (f" x {repeats} repeats" if repeats > 1 else "")
+        + f"), results in {results}"
+    )
+    outcome = run_sweep(
+        runs, results, data_dir=options.get("data_dir"), timeout_s=timeout_s, echo=echo, give_up_on_engine=True
+    )
     for engine, reason in {**skipped, **outcome.skipped_engines}.items():
         preamble += [f"Engine {engine} was skipped: {reason}", ""]
     if not results.exists():
@@ -142,10 +178,13 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
     records = [r for r in load_records(results) if (r.get("spec_key"), int(r.get("repeat", 0))) in wanted_keys]
     if not records:
         raise UsageError("no run of this design finished, so there is no report; see the errors above")
-    path = write_report(records, out, title=f"The seed paper's study on {dataset}", results_path=str(results),
-                        preamble=preamble)
-    echo(f"{outcome.ran} ran, {outcome.skipped} already done, {len(outcome.failed)} failed "
-         f"in {time.perf_counter() - started:.0f} s")
+    path = write_report(
+        records, out, title=f"The seed paper's study on {dataset}", results_path=str(results), preamble=preamble
+    )
+    echo(
+        f"{outcome.ran} ran, {outcome.skipped} already done, {len(outcome.failed)} failed "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
     click.echo(f"report written to {path}")
 
 

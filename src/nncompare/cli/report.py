@@ -18,8 +18,13 @@ _results = click.argument("results", type=click.Path(dir_okay=True, path_type=Pa
 
 @click.command()
 @_results
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write DIR/report.md with its plots; without it, print the tables (no plots).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write DIR/report.md with its plots; without it, print the tables (no plots).",
+)
 def report(results, out):
     """Tables (and with --out, plots) of RESULTS, a JSON-lines file or a report directory."""
     from nncompare.publish import write_report
@@ -33,7 +38,9 @@ def report(results, out):
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            path = write_report(records, tmp, title=f"nncompare report: {results}", results_path=str(results), plots=False)
+            path = write_report(
+                records, tmp, title=f"nncompare report: {results}", results_path=str(results), plots=False
+            )
             click.echo(path.read_text(encoding="utf-8"))
         return
     path = write_report(records, out, title=f"nncompare report: {results}", results_path=str(results))
@@ -42,8 +49,13 @@ def report(results, out):
 
 @click.command()
 @_results
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the PNG and SVG files (default: beside RESULTS).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the PNG and SVG files (default: beside RESULTS).",
+)
 def plot(results, out):
     """Draw the report's figures for RESULTS, as PNG and SVG."""
     from nncompare.plots import make_plots

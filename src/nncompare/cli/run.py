@@ -40,10 +40,12 @@ def summary(record: dict) -> str:
     lines = [
         f"{record['engine']} on {record['dataset']}: {record['workers']} workers x {record['cores_per_worker']} cores"
         f" x {format_memory(record['memory_per_worker_bytes'])}",
-        f"  epochs run        {record['epochs_run']} of {record['epochs']}" + ("  (converged)" if record.get("stopped_early") else ""),
+        f"  epochs run        {record['epochs_run']} of {record['epochs']}"
+        + ("  (converged)" if record.get("stopped_early") else ""),
         f"  test accuracy     {record['test_accuracy']:.4f}",
         f"  wall time         {record['wall_s']:.2f} s (start-up {record['startup_s']:.2f} s)",
-        f"  epoch time        {steady_epoch_s(record):.3f} s median after the first ({record['epoch_s'][0]:.3f} s first)",
+        f"  epoch time        {steady_epoch_s(record):.3f} s median after the first "
+        f"({record['epoch_s'][0]:.3f} s first)",
         "  phases            " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()),
         f"  peak memory       driver {format_memory(mem['driver'])}, workers {format_memory(mem['workers'])}",
     ]
@@ -55,8 +57,14 @@ def summary(record: dict) -> str:
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Append the record to this JSON-lines file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the record alone on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE", callback=parse_spark_conf,
-              help="A Spark setting, applied after the engine's own (repeatable).")
+@click.option(
+    "--spark-conf",
+    "spark_conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=parse_spark_conf,
+    help="A Spark setting, applied after the engine's own (repeatable).",
+)
 @click.option("--dashboard", is_flag=True, help="Start the Spark UI or the Dask dashboard and print its URL.")
 @click.option("--verbose", "-v", is_flag=True, help="Log engine events: start, placement, rounds, recovery.")
 def run(out, as_json, quiet, spark_conf, dashboard, verbose, **options):
@@ -71,8 +79,9 @@ def run(out, as_json, quiet, spark_conf, dashboard, verbose, **options):
     show_engine_events(verbose=verbose, dashboard=dashboard)
     bar = EpochBar(spec.epochs, enabled=not quiet and sys.stderr.isatty())
     try:
-        record = run_job(spec, data_dir=options["data_dir"], cluster=options["cluster"], progress=bar,
-                         options=engine_options)
+        record = run_job(
+            spec, data_dir=options["data_dir"], cluster=options["cluster"], progress=bar, options=engine_options
+        )
     finally:
         bar.close()
     if out:

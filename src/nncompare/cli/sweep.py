@@ -64,16 +64,27 @@ def base_spec(options: dict, **axes):
 
 
 @click.command()
-@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True,
-              help="JSON-lines results file; configurations already in it are skipped.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="JSON-lines results file; configurations already in it are skipped.",
+)
 @click.option("--engines", default="local", show_default=True, help="Engines, comma separated (local,dask,spark).")
 @click.option("--workers", default="1", show_default=True, help="Worker counts, comma separated.")
 @click.option("--cores", default="1", show_default=True, help="Cores per worker, comma separated.")
 @click.option("--memory", default="", help="Memory per worker, comma separated (e.g. 1g,2g); default: engine's choice.")
 @click.option("--epochs", default="10", show_default=True, help="Maximum epochs, comma separated.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None, callback=finite_seconds,
-              help="Seconds before one configuration is stopped and counted as failed.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=None,
+    callback=finite_seconds,
+    help="Seconds before one configuration is stopped and counted as failed.",
+)
 @click.option("--cluster", default=None, help="Dask scheduler or Spark master every configuration runs on.")
 @click.option("--dry-run", is_flag=True, help="List the configurations still to run, and stop.")
 @with_job_params(exclude=(*GRID_AXES, "cluster"))
@@ -91,9 +102,16 @@ def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, clus
         raise UsageError("the local engine runs in this process and takes no --cluster; choose --engines dask or spark")
     memories = split_list(memory, parse_memory, "--memory") if memory.strip() else [None]
     base = base_spec(options, cluster=cluster)
-    runs = grid(base, engines=engine_list, workers=positive_ints(workers, "--workers"),
-                cores=positive_ints(cores, "--cores"), memory=memories, epochs=positive_ints(epochs, "--epochs"),
-                repeats=repeats, cluster=cluster)
+    runs = grid(
+        base,
+        engines=engine_list,
+        workers=positive_ints(workers, "--workers"),
+        cores=positive_ints(cores, "--cores"),
+        memory=memories,
+        epochs=positive_ints(epochs, "--epochs"),
+        repeats=repeats,
+        cluster=cluster,
+    )
     for name in engine_list:
         engine_class(name)  # a missing extra is bad input: say so before running anything
     check_appendable(out)
@@ -104,13 +122,16 @@ def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, clus
         return
     echo = lambda line: click.echo(line, err=True)  # noqa: E731
     outcome = run_sweep(runs, out, data_dir=options.get("data_dir"), timeout_s=timeout_s, echo=echo)
-    click.echo(f"{outcome.ran} ran, {outcome.skipped} already done, {len(outcome.failed)} failed; results in {out}",
-               err=True)
+    click.echo(
+        f"{outcome.ran} ran, {outcome.skipped} already done, {len(outcome.failed)} failed; results in {out}", err=True
+    )
     if outcome.failed:
         from nncompare.errors import EngineError
 
-        raise EngineError(f"{len(outcome.failed)} configurations failed (first: {outcome.failed[0][1]}); "
-                          "run the same command again to retry them")
+        raise EngineError(
+            f"{len(outcome.failed)} configurations failed (first: {outcome.failed[0][1]}); "
+            "run the same command again to retry them"
+        )
 
 
 commands = [sweep]

@@ -26,7 +26,9 @@ def engine_class(name: str) -> type[Engine]:
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("nncompare"):
             raise UsageError(f"engine {name!r} is not available in this version of nncompare") from None
-        raise UsageError(f"engine {name!r} needs {exc.name}; install it with: pip install 'nncompare[{extra}]'") from None
+        raise UsageError(
+            f"engine {name!r} needs {exc.name}; install it with: pip install 'nncompare[{extra}]'"
+        ) from None
     return getattr(module, class_name)
 
 

@@ -63,7 +63,7 @@ class Engine(abc.ABC):
         self.cluster = cluster
         self.options = options or EngineOptions()
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - optional: an engine with nothing to start keeps it
         """Bring up the cluster or session; timed apart from training as ``startup_s``."""
 
     @abc.abstractmethod
@@ -74,7 +74,7 @@ class Engine(abc.ABC):
     def run_round(self, weights: np.ndarray | None, position: RoundPosition) -> RoundResult:
         """Train every shard for the round at ``position`` from ``weights`` (None: the seeded initialisation)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: an engine that holds nothing keeps it
         """Release workers, processes and ports; safe to call twice."""
 
     def describe(self) -> dict:

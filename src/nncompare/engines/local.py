@@ -29,8 +29,16 @@ class LocalEngine(Engine):
     def place(self, shards, classes, rounds_per_epoch=1):
         cores = self.spec.topology.cores_per_worker
         self.trainers = [
-            ShardTrainer(s.index, s.x, s.y, classes, self.spec.model, cores=cores, rounds_per_epoch=rounds_per_epoch,
-                         before_round=self.options.before_round)
+            ShardTrainer(
+                s.index,
+                s.x,
+                s.y,
+                classes,
+                self.spec.model,
+                cores=cores,
+                rounds_per_epoch=rounds_per_epoch,
+                before_round=self.options.before_round,
+            )
             for s in shards
         ]
 

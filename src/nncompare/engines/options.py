@@ -56,7 +56,9 @@ class EngineOptions:
             if f.name.endswith("_timeout_s"):
                 value = getattr(self, f.name)
                 if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= _LONGEST_S):
-                    raise UsageError(f"{f.name} must be a number of seconds between 0 and {_LONGEST_S:.0f}, got {value!r}")
+                    raise UsageError(
+                        f"{f.name} must be a number of seconds between 0 and {_LONGEST_S:.0f}, got {value!r}"
+                    )
 
     def with_(self, **changes) -> EngineOptions:
         return replace(self, **changes)

@@ -32,8 +32,9 @@ def asv_command(*args: str) -> list[str]:
 def run_streaming(cmd: list[str], cwd: Path) -> int:
     """Run ``cmd``, echoing its output as it comes; return its exit code."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          stdin=subprocess.DEVNULL, env=env) as proc:
+    with subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, env=env
+    ) as proc:
         for line in proc.stdout:
             click.echo(line, nl=False)
     return proc.returncode
@@ -44,8 +45,9 @@ def run_interleaved(root: Path, conf: list[str], commits: list[str], bench: str,
     with tempfile.NamedTemporaryFile("w", suffix=".hashes", delete=False) as hashes:
         hashes.write("\n".join(commits) + "\n")
     try:
-        cmd = asv_command("run", *conf, "--interleave-rounds", "--record-samples", "--bench", bench, *extra,
-                          f"HASHFILE:{hashes.name}")
+        cmd = asv_command(
+            "run", *conf, "--interleave-rounds", "--record-samples", "--bench", bench, *extra, f"HASHFILE:{hashes.name}"
+        )
         return run_streaming(cmd, root)
     finally:
         os.unlink(hashes.name)

@@ -50,14 +50,17 @@ def judge_time(name: str, base: list[float] | None, head: list[float] | None, fa
         return Verdict(name, PASS, f"{name}: not on the base commit; nothing to compare")
     ratios = paired_ratios(base, head)
     if len(ratios) < MIN_PAIRS:
-        return Verdict(name, BROKEN, f"{name}: only {len(ratios)} paired samples (need {MIN_PAIRS}); "
-                                     "did some rounds fail?")
+        return Verdict(
+            name, BROKEN, f"{name}: only {len(ratios)} paired samples (need {MIN_PAIRS}); did some rounds fail?"
+        )
     median = statistics.median(ratios)
     agree = sum(r > 1.0 for r in ratios)
     shown = ", ".join(f"{r:.2f}" for r in ratios)
     # no unit: asv calls every timed benchmark's figure seconds, and the gate's are floor epochs
-    summary = (f"{name}: x{median:.2f} (paired ratios {shown}; medians: base {statistics.median(base):.3f}, "
-               f"head {statistics.median(head):.3f})")
+    summary = (
+        f"{name}: x{median:.2f} (paired ratios {shown}; medians: base {statistics.median(base):.3f}, "
+        f"head {statistics.median(head):.3f})"
+    )
     if median > factor and agree >= len(ratios) - 1:
         return Verdict(name, SLOWER, f"{summary}: SLOWER than x{factor}")
     return Verdict(name, PASS, summary)

@@ -14,8 +14,10 @@ from importlib import resources
 
 GIB = 1024**3
 
-CITATION = ('A. Ambavanekar and A. Jatakia, "Neural Networks with Distributed Computing Systems": '
-            "scikit-learn MLPClassifier on MNIST with Spark and Dask, 2 nodes x 24 cores x 64 GB.")
+CITATION = (
+    'A. Ambavanekar and A. Jatakia, "Neural Networks with Distributed Computing Systems": '
+    "scikit-learn MLPClassifier on MNIST with Spark and Dask, 2 nodes x 24 cores x 64 GB."
+)
 #: The paper's cluster, from which its configurations were cut.
 PAPER_CLUSTER = {"nodes": 2, "cores": 48, "memory_bytes": 128 * GIB}
 
@@ -56,9 +58,15 @@ def load_seed_paper() -> list[PaperResult]:
     text = resources.files(__package__).joinpath("seed_paper.csv").read_text(encoding="utf-8")
     rows = csv.DictReader(io.StringIO("".join(line for line in text.splitlines(True) if not line.startswith("#"))))
     return [
-        PaperResult(engine=r["engine"], cores_per_worker=int(r["cores_per_worker"]), workers=int(r["workers"]),
-                    memory_gb=float(r["memory_gb"]), epochs=int(r["epochs"]), wall_s=float(r["wall_s"]),
-                    test_accuracy=float(r["test_accuracy_pct"]) / 100)
+        PaperResult(
+            engine=r["engine"],
+            cores_per_worker=int(r["cores_per_worker"]),
+            workers=int(r["workers"]),
+            memory_gb=float(r["memory_gb"]),
+            epochs=int(r["epochs"]),
+            wall_s=float(r["wall_s"]),
+            test_accuracy=float(r["test_accuracy_pct"]) / 100,
+        )
         for r in rows
     ]
 
@@ -101,9 +109,15 @@ class Scaling:
         ]
         for paper, ours in self.configs:
             total = ours.workers * ours.cores_per_worker
-            note = f", {total} cores asked of {self.cores}: oversubscribed x{total / self.cores:.2g}" if total > self.cores else ""
-            out.append(f"  {paper.label:>8s} -> {ours.workers} workers x {ours.cores_per_worker} cores x "
-                       f"{ours.memory_bytes / GIB:.2f} GiB{note}")
+            note = (
+                f", {total} cores asked of {self.cores}: oversubscribed x{total / self.cores:.2g}"
+                if total > self.cores
+                else ""
+            )
+            out.append(
+                f"  {paper.label:>8s} -> {ours.workers} workers x {ours.cores_per_worker} cores x "
+                f"{ours.memory_bytes / GIB:.2f} GiB{note}"
+            )
         return out
 
 

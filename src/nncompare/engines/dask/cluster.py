@@ -47,8 +47,13 @@ def worker_environ(cores: int, keep_malloc_trim: bool = False) -> dict:
     ``None`` makes the nanny drop a variable (``distributed.nanny._get_env_variables``).
     """
     trim = NANNY_MALLOC_TRIM_THRESHOLD if keep_malloc_trim else None
-    return {"MALLOC_TRIM_THRESHOLD_": trim, "OMP_NUM_THREADS": cores, "OPENBLAS_NUM_THREADS": cores,
-            "MKL_NUM_THREADS": cores, **WORKER_ENV}
+    return {
+        "MALLOC_TRIM_THRESHOLD_": trim,
+        "OMP_NUM_THREADS": cores,
+        "OPENBLAS_NUM_THREADS": cores,
+        "MKL_NUM_THREADS": cores,
+        **WORKER_ENV,
+    }
 
 
 @dataclass
@@ -123,20 +128,34 @@ def start_local(topology: Topology, options: EngineOptions) -> Cluster:
     memory = topology.memory_per_worker_bytes or "auto"
     # the dashboard (with the scheduler's other HTTP routes) on a free loopback port, never 8787;
     # without it the HTTP routes still need a port, so they get a free one too
-    dashboard = {"dashboard_address": "127.0.0.1:0"} if options.dashboard else {
-        "dashboard_address": None, "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"}}
+    dashboard = (
+        {"dashboard_address": "127.0.0.1:0"}
+        if options.dashboard
+        else {"dashboard_address": None, "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"}}
+    )
     cluster = Cluster(_saved_environ=saved)
     try:
         # the statistical profiler samples every thread's stack every 10 ms for the dashboard's
         # profile page, on the worker's event loop: it cost each worker 0.24-0.28 s of event-loop
         # CPU over 4 epochs here against 0.09-0.17 s without, from the cores the workers train on
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": env,
-                              "distributed.worker.profile.enabled": options.dashboard, **QUIET_LOOPS}):
+        with dask.config.set(
+            {
+                "distributed.nanny.pre-spawn-environ": env,
+                "distributed.worker.profile.enabled": options.dashboard,
+                **QUIET_LOOPS,
+            }
+        ):
             # start the scheduler alone, then the workers: an interrupt while workers start
             # then finds the cluster already ours to close
             cluster.local = LocalCluster(
-                n_workers=0, threads_per_worker=topology.cores_per_worker, processes=True, memory_limit=memory,
-                host="127.0.0.1", scheduler_port=0, silence_logs=logging.ERROR, preload=[WORKER_PRELOAD],
+                n_workers=0,
+                threads_per_worker=topology.cores_per_worker,
+                processes=True,
+                memory_limit=memory,
+                host="127.0.0.1",
+                scheduler_port=0,
+                silence_logs=logging.ERROR,
+                preload=[WORKER_PRELOAD],
                 **dashboard,
             )
             cluster.local.sync(_block_interrupts_in_loop_thread)
@@ -149,13 +168,15 @@ def start_local(topology: Topology, options: EngineOptions) -> Cluster:
         cluster.close()
         if not isinstance(exc, Exception):
             raise
-        raise EngineError(f"could not start a local Dask cluster of {topology.workers} workers: "
-                          f"{type(exc).__name__}: {exc}") from exc
+        raise EngineError(
+            f"could not start a local Dask cluster of {topology.workers} workers: {type(exc).__name__}: {exc}"
+        ) from exc
     if options.dashboard:
         cluster.dashboard_url = cluster.local.dashboard_link or None
         if importlib.util.find_spec("bokeh") is None:
-            cluster.warnings.append(f"the Dask dashboard at {cluster.dashboard_url} shows only a notice: "
-                                    "it needs bokeh (pip install bokeh)")
+            cluster.warnings.append(
+                f"the Dask dashboard at {cluster.dashboard_url} shows only a notice: it needs bokeh (pip install bokeh)"
+            )
     return cluster
 
 
@@ -186,13 +207,17 @@ def connect(address: str, topology: Topology, options: EngineOptions) -> Cluster
     try:
         client = Client(address, timeout=limit, set_as_default=False, direct_to_workers=True)
     except (OSError, TimeoutError) as exc:
-        raise EngineError(f"cannot reach the Dask scheduler at {address} within {limit:g} s "
-                          f"({type(exc).__name__}); start one with 'dask scheduler' or fix --cluster") from None
+        raise EngineError(
+            f"cannot reach the Dask scheduler at {address} within {limit:g} s "
+            f"({type(exc).__name__}); start one with 'dask scheduler' or fix --cluster"
+        ) from None
     except ValueError as exc:
         raise UsageError(f"--cluster {address}: {exc}") from None
     except Exception as exc:  # it passed the handshake, then refused us: still one line
-        raise EngineError(f"the Dask scheduler at {address} refused a client: {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+        raise EngineError(
+            f"the Dask scheduler at {address} refused a client: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        ) from None
     cluster = Cluster(client=client, dashboard_url=(client.dashboard_link or None) if options.dashboard else None)
     try:
         check_topology(client, address, topology, limit)
@@ -219,15 +244,19 @@ def check_reachable(address: str, limit_s: float) -> None:
         socket.create_connection((host, port), timeout=limit_s).close()
     except OSError as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
-        raise EngineError(f"cannot reach the Dask scheduler at {address} within {limit_s:g} s ({reason}); "
-                          "start one with 'dask scheduler' or fix --cluster") from None
+        raise EngineError(
+            f"cannot reach the Dask scheduler at {address} within {limit_s:g} s ({reason}); "
+            "start one with 'dask scheduler' or fix --cluster"
+        ) from None
     if scheme != "tcp":
         return  # a TLS handshake needs the cluster's certificates, which only the Client is given
     try:
         asyncio.run(_handshake(address, limit_s))
     except Exception as exc:  # garbage read as a message size, a timeout, a closed connection
-        raise EngineError(f"{address} answers, but not as a Dask scheduler ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}); fix --cluster") from None
+        raise EngineError(
+            f"{address} answers, but not as a Dask scheduler ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}); fix --cluster"
+        ) from None
 
 
 async def _handshake(address: str, limit_s: float) -> None:
@@ -258,9 +287,11 @@ def check_topology(client: Client, address: str, topology: Topology, limit: floa
         have = "/".join(format_memory(m) if m else "no limit" for m in memories)
         problems.append(f"{have} memory per worker, not --memory {format_memory(want)}")
     if problems:
-        raise UsageError(f"the Dask cluster at {address} has {'; '.join(problems)}: "
-                         "pass the cluster's own figures or start matching workers "
-                         "(dask worker ADDRESS --nworkers W --nthreads C --memory-limit M)")
+        raise UsageError(
+            f"the Dask cluster at {address} has {'; '.join(problems)}: "
+            "pass the cluster's own figures or start matching workers "
+            "(dask worker ADDRESS --nworkers W --nthreads C --memory-limit M)"
+        )
 
 
 def check_worker_environment(client: Client, facts: dict, cores: int, pin: bool) -> tuple[list[str], list[str]]:
@@ -275,17 +306,23 @@ def check_worker_environment(client: Client, facts: dict, cores: int, pin: bool)
     for address in trimmed:
         trim = facts[address]["env"]["MALLOC_TRIM_THRESHOLD_"]
         if address in pinned:
-            warnings.append(f"Dask worker {address} runs with MALLOC_TRIM_THRESHOLD_={trim}; pinned its malloc "
-                            "thresholds instead (NNCOMPARE_DASK_PIN_MALLOC=1)")
+            warnings.append(
+                f"Dask worker {address} runs with MALLOC_TRIM_THRESHOLD_={trim}; pinned its malloc "
+                "thresholds instead (NNCOMPARE_DASK_PIN_MALLOC=1)"
+            )
         else:
-            warnings.append(f"Dask worker {address} runs with MALLOC_TRIM_THRESHOLD_={trim}, which made training "
-                            "over 2x slower in our measurements; start 'dask worker' with a Dask config that sets "
-                            "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_ to null, or set "
-                            "NNCOMPARE_DASK_PIN_MALLOC=1 (see docs/dask.md)")
+            warnings.append(
+                f"Dask worker {address} runs with MALLOC_TRIM_THRESHOLD_={trim}, which made training "
+                "over 2x slower in our measurements; start 'dask worker' with a Dask config that sets "
+                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_ to null, or set "
+                "NNCOMPARE_DASK_PIN_MALLOC=1 (see docs/dask.md)"
+            )
     for address, worker in sorted(facts.items()):
         omp = worker["env"].get("OMP_NUM_THREADS")
         if omp is not None and omp != str(cores):
             # threadpoolctl still limits BLAS to --cores inside each round; OpenMP pools elsewhere may not follow
-            warnings.append(f"Dask worker {address} has OMP_NUM_THREADS={omp} but --cores {cores}; "
-                            "the trainer limits BLAS to --cores with threadpoolctl")
+            warnings.append(
+                f"Dask worker {address} has OMP_NUM_THREADS={omp} but --cores {cores}; "
+                "the trainer limits BLAS to --cores with threadpoolctl"
+            )
     return warnings, pinned

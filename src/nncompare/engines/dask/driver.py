@@ -64,12 +64,15 @@ class DaskEngine(Engine):
 
     def __init__(self, spec, cluster: str | None = None, options=None):
         if cluster and cluster.split("://")[0] in clusters.SPARK_SCHEMES:
-            raise UsageError(f"--cluster {cluster} is a Spark master; the Dask engine needs a scheduler "
-                             "address like tcp://host:8786")
+            raise UsageError(
+                f"--cluster {cluster} is a Spark master; the Dask engine needs a scheduler address like tcp://host:8786"
+            )
         super().__init__(spec, cluster, options)
         if cluster and self.options.keep_malloc_trim:
-            raise UsageError("keep_malloc_trim applies to the engine's own cluster only; a remote cluster's "
-                             "workers keep whatever their nannies set")
+            raise UsageError(
+                "keep_malloc_trim applies to the engine's own cluster only; a remote cluster's "
+                "workers keep whatever their nannies set"
+            )
         self._cluster: clusters.Cluster | None = None
         self.placements: dict[int, Placement] = {}
         self._shards: dict = {}
@@ -98,7 +101,11 @@ class DaskEngine(Engine):
             self._cluster = clusters.start_local(topo, self.options)
         self._workers_at_start = self.client.run(worker_facts)
         warnings, self._malloc_pinned = clusters.check_worker_environment(
-            self.client, self._workers_at_start, topo.cores_per_worker, pin=bool(self.cluster) and self.options.pin_malloc)
+            self.client,
+            self._workers_at_start,
+            topo.cores_per_worker,
+            pin=bool(self.cluster) and self.options.pin_malloc,
+        )
         for message in self._cluster.warnings + warnings:
             self._warnings.append(message)
             logger.warning(message)
@@ -127,9 +134,20 @@ class DaskEngine(Engine):
         # uint8 pixels where the shard has them (the actor's trainer scales them): a quarter of the bytes
         x_future, y_future = self.client.scatter([data.wire_x, data.y], workers=[address], direct=True, hash=False)
         future = self.client.submit(
-            ShardActor, shard, x_future, y_future, self._classes, self.spec.model,
-            self.spec.topology.cores_per_worker, self._rounds_per_epoch, self.options.before_round, start_round,
-            actor=True, workers=[address], allow_other_workers=False, pure=False,
+            ShardActor,
+            shard,
+            x_future,
+            y_future,
+            self._classes,
+            self.spec.model,
+            self.spec.topology.cores_per_worker,
+            self._rounds_per_epoch,
+            self.options.before_round,
+            start_round,
+            actor=True,
+            workers=[address],
+            allow_other_workers=False,
+            pure=False,
             key=f"nncompare-shard-{shard}-{uuid.uuid4().hex[:8]}",
         )
         return Placement(shard, address, future), started
@@ -141,8 +159,10 @@ class DaskEngine(Engine):
             with self.client.as_current():
                 placement.actor = placement.future.result(timeout=max(self.options.dask_timeout_s, 60.0))
         except Exception as exc:
-            raise EngineError(f"could not place shard {placement.shard} on Dask worker {placement.address}: "
-                              f"{type(exc).__name__}: {exc}") from None
+            raise EngineError(
+                f"could not place shard {placement.shard} on Dask worker {placement.address}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         # the scattered futures died with _submit_actor's frame, so the worker forgets those keys
         # now: the actor's references are the only ones, and the worker holds one copy of the shard
         self.placements[placement.shard] = placement
@@ -176,8 +196,9 @@ class DaskEngine(Engine):
             "weights_bytes": int(weights.nbytes) if weights is not None else 0,
         }
         self._round_stats.append((position, extra))
-        return RoundResult([results[i][0] for i in order], recovered_shards=sorted(lost), recovery_s=recovery_s,
-                           extra=extra)
+        return RoundResult(
+            [results[i][0] for i in order], recovered_shards=sorted(lost), recovery_s=recovery_s, extra=extra
+        )
 
     def _call(self, placement: Placement, weights, position: RoundPosition):
         try:
@@ -198,8 +219,9 @@ class DaskEngine(Engine):
             except OSError as exc:  # distributed.Actor: "Unable to contact Actor's worker"
                 raise WorkerLost(str(exc)) from None
             except Exception as exc:
-                raise EngineError(f"shard {placement.shard} failed on Dask worker {placement.address}: "
-                                  f"{type(exc).__name__}: {exc}") from None
+                raise EngineError(
+                    f"shard {placement.shard} failed on Dask worker {placement.address}: {type(exc).__name__}: {exc}"
+                ) from None
 
     def _recover(self, shard: int, weights, position: RoundPosition, exc: WorkerLost):
         """Re-place a lost shard, joining the epoch at ``position``, and train its round from ``weights``."""
@@ -220,9 +242,17 @@ class DaskEngine(Engine):
                 self.placements.pop(shard, None)
                 exc = again
                 continue
-            self._recoveries.append({"shard": shard, "lost_worker": lost.address, "new_worker": address,
-                                     "round": position.number, "epoch": position.epoch,
-                                     "seconds": time.perf_counter() - start, "reason": str(exc)})
+            self._recoveries.append(
+                {
+                    "shard": shard,
+                    "lost_worker": lost.address,
+                    "new_worker": address,
+                    "round": position.number,
+                    "epoch": position.epoch,
+                    "seconds": time.perf_counter() - start,
+                    "reason": str(exc),
+                }
+            )
             return result
         raise EngineError(f"shard {shard} lost its Dask worker {MAX_REPLACEMENTS} times in a row; last: {exc}")
 
@@ -237,8 +267,9 @@ class DaskEngine(Engine):
                 return free[0]
             if time.monotonic() >= deadline:
                 if not live:
-                    raise EngineError(f"lost Dask worker(s) {', '.join(sorted(dead))} and no worker is left "
-                                      f"to take shard {shard}")
+                    raise EngineError(
+                        f"lost Dask worker(s) {', '.join(sorted(dead))} and no worker is left to take shard {shard}"
+                    )
                 return min(live, key=lambda a: (busy.count(a), a))
             time.sleep(0.2)
 
@@ -246,8 +277,9 @@ class DaskEngine(Engine):
         try:
             return sorted(self.client.scheduler_info(n_workers=-1)["workers"])
         except (OSError, TimeoutError) as exc:
-            raise EngineError(f"lost the Dask scheduler{' at ' + self.cluster if self.cluster else ''}: "
-                              f"{type(exc).__name__}: {exc}") from None
+            raise EngineError(
+                f"lost the Dask scheduler{' at ' + self.cluster if self.cluster else ''}: {type(exc).__name__}: {exc}"
+            ) from None
 
     def _run_quietly(self, function) -> dict:
         """``Client.run(function)`` on every worker; {} when one is lost meanwhile (only a figure is missed)."""
@@ -297,8 +329,9 @@ class DaskEngine(Engine):
         workers = {}
         for address in sorted(addresses):
             facts = self._workers_at_start.get(address, {})
-            workers[address] = {k: facts.get(k) for k in ("pid", "host", "nthreads", "memory_limit", "env",
-                                                          "blas_threads")}
+            workers[address] = {
+                k: facts.get(k) for k in ("pid", "host", "nthreads", "memory_limit", "env", "blas_threads")
+            }
             before, after = self._counters_after_place.get(address), counters.get(address)
             if before is not None and after is not None:
                 was, now = before["traffic"], after["traffic"]
@@ -306,7 +339,8 @@ class DaskEngine(Engine):
                     workers[address]["tcp_bytes_received_during_training"] = now["received"] - was["received"]
                     workers[address]["tcp_bytes_sent_during_training"] = now["sent"] - was["sent"]
                 workers[address]["thread_cpu_s_during_training"] = {
-                    name: round(cpu - before["threads"].get(name, 0.0), 3) for name, cpu in after["threads"].items()}
+                    name: round(cpu - before["threads"].get(name, 0.0), 3) for name, cpu in after["threads"].items()
+                }
             workers[address]["shards"] = sorted(i for i, p in self.placements.items() if p.address == address)
         return {
             "mode": mode,
@@ -316,16 +350,24 @@ class DaskEngine(Engine):
             "distributed_version": distributed.__version__,
             "workers": workers,
             # read from the workers themselves, for our cluster and a remote one alike
-            "malloc_trim_threshold_removed": all(f["env"].get("MALLOC_TRIM_THRESHOLD_") is None
-                                                 for f in self._workers_at_start.values()),
+            "malloc_trim_threshold_removed": all(
+                f["env"].get("MALLOC_TRIM_THRESHOLD_") is None for f in self._workers_at_start.values()
+            ),
             "malloc_thresholds_pinned": list(self._malloc_pinned),
             "warnings": list(self._warnings),
-            "placement": {str(i): {"worker": p.address, "bytes": self._shards[i].nbytes if i in self._shards else None,
-                                   "seconds": self._placement_s.get(i)}
-                          for i, p in sorted(self.placements.items())},
+            "placement": {
+                str(i): {
+                    "worker": p.address,
+                    "bytes": self._shards[i].nbytes if i in self._shards else None,
+                    "seconds": self._placement_s.get(i),
+                }
+                for i, p in sorted(self.placements.items())
+            },
             "scheduler_transitions_during_training": (
                 transitions - self._transitions_after_place
-                if transitions is not None and self._transitions_after_place is not None else None),
+                if transitions is not None and self._transitions_after_place is not None
+                else None
+            ),
             "worker_idle_s_per_epoch": self._per_epoch("worker_idle_s"),
             "worker_minflt_per_epoch": self._per_epoch("worker_minflt"),
             "recoveries": list(self._recoveries),

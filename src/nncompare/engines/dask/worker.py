@@ -16,8 +16,16 @@ import numpy as np
 from nncompare.trainer import ShardTrainer
 
 #: Environment variables that decide a worker's speed: glibc's malloc tuning and BLAS threads.
-WATCHED_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX",
-               "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMPY_MADVISE_HUGEPAGE")
+WATCHED_ENV = (
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "MALLOC_ARENA_MAX",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMPY_MADVISE_HUGEPAGE",
+)
 
 
 def tcp_traffic() -> dict:
@@ -157,8 +165,10 @@ def pin_malloc_thresholds(dask_worker=None) -> bool:
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
-                    and libc.mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD_MAX))
+        return bool(
+            libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
+            and libc.mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD_MAX)
+        )
     except (OSError, AttributeError):  # not glibc
         return False
 
@@ -179,10 +189,21 @@ class ShardActor:
     so that it ends the epoch with its siblings (``ShardTrainer.resume_at``).
     """
 
-    def __init__(self, shard: int, x: np.ndarray, y: np.ndarray, classes: np.ndarray, spec, cores: int,
-                 rounds_per_epoch: int, before_round=None, start_round: int = 0):
-        self.trainer = ShardTrainer(shard, x, y, classes, spec, cores=cores, rounds_per_epoch=rounds_per_epoch,
-                                    before_round=before_round)
+    def __init__(
+        self,
+        shard: int,
+        x: np.ndarray,
+        y: np.ndarray,
+        classes: np.ndarray,
+        spec,
+        cores: int,
+        rounds_per_epoch: int,
+        before_round=None,
+        start_round: int = 0,
+    ):
+        self.trainer = ShardTrainer(
+            shard, x, y, classes, spec, cores=cores, rounds_per_epoch=rounds_per_epoch, before_round=before_round
+        )
         self.trainer.resume_at(start_round)
         self.nbytes = int(x.nbytes + y.nbytes)
         self._last_end: float | None = None

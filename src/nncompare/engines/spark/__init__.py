@@ -6,8 +6,24 @@
 """
 
 from nncompare.engines.spark.driver import MAX_JOBS, SparkEngine
-from nncompare.engines.spark.session import (STAGE_ATTEMPTS, active_session, build_session, first_line, session_conf,
-                                             stop_session, wait_for_executors)
+from nncompare.engines.spark.session import (
+    STAGE_ATTEMPTS,
+    active_session,
+    build_session,
+    first_line,
+    session_conf,
+    stop_session,
+    wait_for_executors,
+)
 
-__all__ = ["MAX_JOBS", "STAGE_ATTEMPTS", "SparkEngine", "active_session", "build_session", "first_line", "session_conf",
-           "stop_session", "wait_for_executors"]
+__all__ = [
+    "MAX_JOBS",
+    "STAGE_ATTEMPTS",
+    "SparkEngine",
+    "active_session",
+    "build_session",
+    "first_line",
+    "session_conf",
+    "stop_session",
+    "wait_for_executors",
+]

@@ -6,9 +6,10 @@ task that replaces a failed one, starts with it already loaded, instead of spend
 seconds importing it while the whole gang waits.
 """
 
+from pyspark.daemon import manager
+
 import nncompare.engines.spark.worker  # noqa: F401  (numpy, the wire protocol)
 import nncompare.trainer  # noqa: F401  (scikit-learn's MLP, threadpoolctl)
-from pyspark.daemon import manager
 
 if __name__ == "__main__":
     manager()

@@ -31,8 +31,14 @@ import numpy as np
 
 from nncompare.engines.base import Engine, RoundPosition, RoundResult
 from nncompare.engines.spark.service import TaskLost, WeightService
-from nncompare.engines.spark.session import (active_session, build_session, first_line, is_local_master, stop_session,
-                                             wait_for_executors)
+from nncompare.engines.spark.session import (
+    active_session,
+    build_session,
+    first_line,
+    is_local_master,
+    stop_session,
+    wait_for_executors,
+)
 from nncompare.engines.spark.wire import Placement, encode_placement, encode_round
 from nncompare.engines.spark.worker import barrier_task
 from nncompare.errors import EngineError
@@ -89,8 +95,9 @@ class SparkEngine(Engine):
             self.java = require_java()
             if not self.cluster:
                 self.spec.topology.check_fits_this_machine()
-            self.session = build_session(self.spec, self.cluster, self.options.spark_conf,
-                                         dashboard=self.options.dashboard, check_java=False)
+            self.session = build_session(
+                self.spec, self.cluster, self.options.spark_conf, dashboard=self.options.dashboard, check_java=False
+            )
             self.owns_session = True
         sc = self.session.sparkContext
         if not is_local_master(sc.master):
@@ -99,8 +106,9 @@ class SparkEngine(Engine):
         # The barrier stage starts with the engine: its tasks (Python workers forked from the
         # daemon that has scikit-learn loaded) connect now and wait for their shards, so that
         # placement only moves data.
-        self.service = WeightService(self.driver_host, dict.fromkeys(range(self.spec.topology.workers)),
-                                     io_timeout=self.options.round_timeout_s)
+        self.service = WeightService(
+            self.driver_host, dict.fromkeys(range(self.spec.topology.workers)), io_timeout=self.options.round_timeout_s
+        )
         self._launch()
         self._await_tasks("starting the training tasks", may_restart=False, placed=False)
 
@@ -112,9 +120,21 @@ class SparkEngine(Engine):
             raise EngineError(f"{len(shards)} shards for {w} workers")
         idle_s = max(self.options.round_timeout_s, 60.0)  # a task waits this long for the next round
         # uint8 pixels where the shard has them (the task's trainer scales them): a quarter of the bytes
-        placements = {s.index: encode_placement(Placement(s.index, s.wire_x, s.y, np.asarray(classes), self.spec.model,
-                                                          self.spec.topology.cores_per_worker, rounds_per_epoch, idle_s))
-                      for s in shards}
+        placements = {
+            s.index: encode_placement(
+                Placement(
+                    s.index,
+                    s.wire_x,
+                    s.y,
+                    np.asarray(classes),
+                    self.spec.model,
+                    self.spec.topology.cores_per_worker,
+                    rounds_per_epoch,
+                    idle_s,
+                )
+            )
+            for s in shards
+        }
         self._shard_bytes = {s.index: s.nbytes for s in shards}
         self.service.set_placements(placements)
         self._conns = self._await_tasks("placing the shards", may_restart=False)
@@ -125,19 +145,31 @@ class SparkEngine(Engine):
         stage = _Stage(generation, f"nncompare-{self.service.token[:12]}-{generation}")
         self.service.admit_generation(generation)
         sc = self.session.sparkContext
-        task = functools.partial(barrier_task, self.service.address, self.service.token, generation,
-                                 self.options.connect_timeout_s, self.options.before_round)
+        task = functools.partial(
+            barrier_task,
+            self.service.address,
+            self.service.token,
+            generation,
+            self.options.connect_timeout_s,
+            self.options.before_round,
+        )
         # The shuffle after the barrier stage makes it a shuffle-map stage, which Spark may
         # retry after a task failure; a barrier *result* stage is aborted instead.
-        rdd = sc.parallelize(range(self.spec.topology.workers), self.spec.topology.workers).barrier().mapPartitions(task)
+        rdd = (
+            sc.parallelize(range(self.spec.topology.workers), self.spec.topology.workers).barrier().mapPartitions(task)
+        )
         rdd = rdd.coalesce(1, shuffle=True)
-        stage.thread = threading.Thread(target=self._collect, args=(stage, rdd), name=f"nncompare-barrier-{generation}", daemon=True)
+        stage.thread = threading.Thread(
+            target=self._collect, args=(stage, rdd), name=f"nncompare-barrier-{generation}", daemon=True
+        )
         self._stage = stage
         self._attempts += 1
         stage.thread.start()
 
     def _collect(self, stage: _Stage, rdd) -> None:
-        self.session.sparkContext.setJobGroup(stage.group, "nncompare: long-lived training tasks", interruptOnCancel=True)
+        self.session.sparkContext.setJobGroup(
+            stage.group, "nncompare: long-lived training tasks", interruptOnCancel=True
+        )
         try:
             rdd.collect()
         except BaseException as exc:  # noqa: BLE001 - the driver thread reads it and raises one line
@@ -152,7 +184,8 @@ class SparkEngine(Engine):
             job = tracker.getJobInfo(job_id)
             info = tracker.getStageInfo(min(job.stageIds)) if job and job.stageIds else None
             if info is not None and info.currentAttemptId > 0 and 0 < info.numTasks < w:
-                return f"Spark retried the barrier stage (attempt {info.currentAttemptId}) with {info.numTasks} of {w} tasks"
+                attempt = info.currentAttemptId
+                return f"Spark retried the barrier stage (attempt {attempt}) with {info.numTasks} of {w} tasks"
         return None
 
     def _await_tasks(self, what: str, may_restart: bool, placed: bool = True):
@@ -175,12 +208,16 @@ class SparkEngine(Engine):
             if stalled is None and time.monotonic() < deadline:
                 continue
             if not may_restart:
-                raise EngineError(f"Spark tasks did not connect while {what}: {waiting} in {timeout:.0f} s "
-                                  f"(connect_timeout_s); can the executors reach {self.service.host}:{self.service.port}?")
+                raise EngineError(
+                    f"Spark tasks did not connect while {what}: {waiting} in {timeout:.0f} s "
+                    f"(connect_timeout_s); can the executors reach {self.service.host}:{self.service.port}?"
+                )
             reason = stalled or f"{waiting} in {timeout:.0f} s"
             if stage.generation >= MAX_JOBS:
-                raise EngineError(f"Spark could not bring back the training tasks while {what}: {reason}; "
-                                  f"gave up after {MAX_JOBS} barrier jobs")
+                raise EngineError(
+                    f"Spark could not bring back the training tasks while {what}: {reason}; "
+                    f"gave up after {MAX_JOBS} barrier jobs"
+                )
             self._restart(reason)
             deadline = time.monotonic() + timeout
 
@@ -208,15 +245,19 @@ class SparkEngine(Engine):
             except TaskLost as exc:
                 lost.append(f"round {position.number}: {exc}")
                 self._failures.append(lost[-1])
-                log.warning("Spark task lost in round %d (%s); waiting for Spark to retry the stage", position.number, exc)
+                log.warning(
+                    "Spark task lost in round %d (%s); waiting for Spark to retry the stage", position.number, exc
+                )
                 self.service.drop(self._conns)
                 self._conns = []
                 self._attempts += 1
                 self._conns = self._await_tasks(f"resuming round {position.number}", may_restart=True)
                 recovery_s += time.perf_counter() - start
         replies.sort(key=lambda r: r.update.shard)
-        extra = {"wire_s": [r.rtt_s - r.update.compute_s for r in replies],
-                 "task_overhead_s": [r.task_overhead_s for r in replies]}
+        extra = {
+            "wire_s": [r.rtt_s - r.update.compute_s for r in replies],
+            "task_overhead_s": [r.task_overhead_s for r in replies],
+        }
         if lost:
             extra["task_failures"] = lost
         # a barrier retry replaces every task of the stage, so every shard was recovered
@@ -244,25 +285,52 @@ class SparkEngine(Engine):
                 self.session = None
 
     def describe(self) -> dict:
-        info = {"mode": "one barrier stage of long-lived tasks; weights over the driver's socket service",
-                "owns_session": self.owns_session}
+        info = {
+            "mode": "one barrier stage of long-lived tasks; weights over the driver's socket service",
+            "owns_session": self.owns_session,
+        }
         if self.session is not None:
             sc = self.session.sparkContext
             conf = sc.getConf()
-            info.update(master=sc.master, app_id=sc.applicationId, spark_version=sc.version, ui_url=sc.uiWebUrl,
-                        driver_host=conf.get("spark.driver.host"),
-                        settings={k: conf.get(k, None) for k in ("spark.executor.instances", "spark.executor.cores",
-                                                                   "spark.task.cpus", "spark.executor.memory", "spark.cores.max")},
-                        memory_honoured=not is_local_master(sc.master))
+            info.update(
+                master=sc.master,
+                app_id=sc.applicationId,
+                spark_version=sc.version,
+                ui_url=sc.uiWebUrl,
+                driver_host=conf.get("spark.driver.host"),
+                settings={
+                    k: conf.get(k, None)
+                    for k in (
+                        "spark.executor.instances",
+                        "spark.executor.cores",
+                        "spark.task.cpus",
+                        "spark.executor.memory",
+                        "spark.cores.max",
+                    )
+                },
+                memory_honoured=not is_local_master(sc.master),
+            )
         if self.java is not None:
             info["java"] = self.java.version_line
         if self.service is not None:
             stats = self.service.stats
-            info.update(service=f"{self.service.host}:{self.service.port}", barrier_stage_attempts=self._attempts,
-                        barrier_jobs=self._stage.generation if self._stage else 0,
-                        task_failures=list(self._failures), connections_accepted=stats.accepted,
-                        connections_rejected=stats.rejected, rejections=list(stats.rejections),
-                        stale_connections=stats.stale,
-                        tasks=[{"shard": c.partition, "worker": c.worker, "place_s": c.place_s,
-                               "bytes": self._shard_bytes.get(c.partition)} for c in self._conns])
+            info.update(
+                service=f"{self.service.host}:{self.service.port}",
+                barrier_stage_attempts=self._attempts,
+                barrier_jobs=self._stage.generation if self._stage else 0,
+                task_failures=list(self._failures),
+                connections_accepted=stats.accepted,
+                connections_rejected=stats.rejected,
+                rejections=list(stats.rejections),
+                stale_connections=stats.stale,
+                tasks=[
+                    {
+                        "shard": c.partition,
+                        "worker": c.worker,
+                        "place_s": c.place_s,
+                        "bytes": self._shard_bytes.get(c.partition),
+                    }
+                    for c in self._conns
+                ],
+            )
         return info

@@ -25,9 +25,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-
-from nncompare.engines.spark.wire import (MAX_HELLO_META, STOP, Hello, ProtocolError, decode_hello, decode_update, expect,
-                                          recv_frame, send_frame)
+from nncompare.engines.spark.wire import (
+    MAX_HELLO_META,
+    STOP,
+    Hello,
+    ProtocolError,
+    decode_hello,
+    decode_update,
+    expect,
+    recv_frame,
+    send_frame,
+)
 from nncompare.trainer import ShardUpdate
 
 log = logging.getLogger(__name__)
@@ -92,8 +100,15 @@ class WeightService:
     attempt to the next): :meth:`drop` forgets a failed attempt and refuses its late comers.
     """
 
-    def __init__(self, host: str, placements: dict[int, tuple[dict, list] | None], *, token: str | None = None,
-                 hello_timeout: float = 10.0, io_timeout: float = 600.0):
+    def __init__(
+        self,
+        host: str,
+        placements: dict[int, tuple[dict, list] | None],
+        *,
+        token: str | None = None,
+        hello_timeout: float = 10.0,
+        io_timeout: float = 600.0,
+    ):
         self.host, self.placements = host, dict(placements)
         self.n_tasks = len(self.placements)
         self.token = token or secrets.token_hex(32)
@@ -245,7 +260,7 @@ class WeightService:
 
     # --- rounds ----------------------------------------------------------------------------
     def run_round(self, conns: list[TaskConnection], frame: tuple[dict, list]) -> list[TaskReply]:
-        """Send the round ``frame`` to every task and gather their updates; raise :class:`TaskLost` on the first failure.
+        """Send the round ``frame`` to every task and gather their updates; :class:`TaskLost` on the first failure.
 
         Each task gets its own thread (sockets release the GIL), so one task's send and
         receive overlap the others'. On a failure every connection of the round is closed,

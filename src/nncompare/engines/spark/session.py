@@ -57,15 +57,19 @@ def check_master(master: str, limit_s: float = REACH_S) -> None:
     connection; other masters (yarn, k8s) are left to Spark.
     """
     if not _MASTER.match(master):
-        raise UsageError(f"--cluster {master!r} is not a Spark master; write spark://host:7077, yarn or k8s://https://host:port")
+        raise UsageError(
+            f"--cluster {master!r} is not a Spark master; write spark://host:7077, yarn or k8s://https://host:port"
+        )
     if not master.startswith("spark://"):
         return
     endpoints = []
     for entry in master.removeprefix("spark://").split(","):
         host, sep, port = entry.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise UsageError(f"--cluster {master}: write a standalone master as spark://HOST:PORT "
-                             "(its port is 7077 unless it was started with another)")
+            raise UsageError(
+                f"--cluster {master}: write a standalone master as spark://HOST:PORT "
+                "(its port is 7077 unless it was started with another)"
+            )
         endpoints.append((host.strip("[]"), int(port)))
     reasons = []
     for host, port in endpoints:
@@ -75,8 +79,10 @@ def check_master(master: str, limit_s: float = REACH_S) -> None:
         except OSError as exc:
             reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
             reasons.append(f"{host}:{port}: {reason}")
-    raise EngineError(f"cannot reach a Spark master at {master} within {limit_s:g} s ({'; '.join(reasons)}); "
-                      "start one with start-master.sh or fix --cluster")
+    raise EngineError(
+        f"cannot reach a Spark master at {master} within {limit_s:g} s ({'; '.join(reasons)}); "
+        "start one with start-master.sh or fix --cluster"
+    )
 
 
 def session_conf(spec, cluster: str | None = None, *, dashboard: bool = False) -> dict[str, str]:
@@ -91,7 +97,9 @@ def session_conf(spec, cluster: str | None = None, *, dashboard: bool = False) -
     w, c = topo.workers, topo.cores_per_worker
     master = cluster or f"local[{w * c},{STAGE_ATTEMPTS}]"
     if not _MASTER.match(master):
-        raise UsageError(f"--cluster {cluster!r} is not a Spark master; write spark://host:7077, yarn or k8s://https://host:port")
+        raise UsageError(
+            f"--cluster {cluster!r} is not a Spark master; write spark://host:7077, yarn or k8s://https://host:port"
+        )
     conf = {
         "spark.master": master,
         "spark.app.name": f"nncompare {spec.dataset} {w}x{c}",
@@ -124,8 +132,14 @@ def session_conf(spec, cluster: str | None = None, *, dashboard: bool = False) -
     return conf
 
 
-def build_session(spec, cluster: str | None = None, extra_conf: Mapping[str, str] | None = None, *,
-                  dashboard: bool = False, check_java: bool = True):
+def build_session(
+    spec,
+    cluster: str | None = None,
+    extra_conf: Mapping[str, str] | None = None,
+    *,
+    dashboard: bool = False,
+    check_java: bool = True,
+):
     """Check Java, then start a SparkSession for ``spec``; the caller stops it with :func:`stop_session`.
 
     ``extra_conf`` is applied after the engine's own settings, so a user's ``--conf`` wins.
@@ -140,7 +154,9 @@ def build_session(spec, cluster: str | None = None, extra_conf: Mapping[str, str
     from pyspark.sql import SparkSession
 
     if SparkContext._active_spark_context is not None:
-        raise EngineError("a SparkContext is already running in this process; the Spark engine reuses its active session instead")
+        raise EngineError(
+            "a SparkContext is already running in this process; the Spark engine reuses its active session instead"
+        )
     # pyspark takes the workers' Python from this variable, not from spark.pyspark.python;
     # by default they run this interpreter, which has nncompare installed.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -208,8 +224,10 @@ def wait_for_executors(sc, count: int, timeout: float) -> int:
         if have >= count:
             return have
         if time.monotonic() > deadline:
-            raise EngineError(f"the cluster gave {have} of {count} executors in {timeout:.0f} s; "
-                              "does it have enough free cores and memory for --workers x --cores x --memory?")
+            raise EngineError(
+                f"the cluster gave {have} of {count} executors in {timeout:.0f} s; "
+                "does it have enough free cores and memory for --workers x --cores x --memory?"
+            )
         time.sleep(0.2)
 
 

@@ -62,7 +62,9 @@ def send_frame(sock: socket.socket, meta: dict, *buffers) -> int:
     return HEADER.size + len(meta_bytes) + size
 
 
-def recv_frame(sock: socket.socket, max_meta: int = MAX_META, max_payload: int | None = None) -> tuple[dict, np.ndarray]:
+def recv_frame(
+    sock: socket.socket, max_meta: int = MAX_META, max_payload: int | None = None
+) -> tuple[dict, np.ndarray]:
     """Receive one frame: its metadata and its payload as a uint8 array (empty when none)."""
     header = bytearray(HEADER.size)
     recv_into(sock, memoryview(header))
@@ -88,7 +90,9 @@ def recv_frame(sock: socket.socket, max_meta: int = MAX_META, max_payload: int |
 def expect(meta: dict, op: str) -> dict:
     """``meta`` if it is the ``op`` message; a task's error report or anything else is a ProtocolError."""
     if meta.get("op") != op:
-        raise ProtocolError(f"expected {op}, got {meta.get('op')!r}{': ' + str(meta['error']) if meta.get('error') else ''}")
+        raise ProtocolError(
+            f"expected {op}, got {meta.get('op')!r}{': ' + str(meta['error']) if meta.get('error') else ''}"
+        )
     return meta
 
 
@@ -124,8 +128,11 @@ _UPDATE_FIELDS = tuple(f.name for f in fields(ShardUpdate) if f.name != "weights
 
 
 def encode_update(update: ShardUpdate, task_overhead_s: float = 0.0) -> tuple[dict, list]:
-    meta = {"op": "update", "update": {name: _plain(getattr(update, name)) for name in _UPDATE_FIELDS},
-            "task_overhead_s": float(task_overhead_s)}
+    meta = {
+        "op": "update",
+        "update": {name: _plain(getattr(update, name)) for name in _UPDATE_FIELDS},
+        "task_overhead_s": float(task_overhead_s),
+    }
     return meta, [np.asarray(update.weights, dtype=np.float32)]
 
 
@@ -162,10 +169,17 @@ def encode_placement(p: Placement) -> tuple[dict, list]:
     classes = np.asarray(p.classes)
     model = asdict(p.model)
     model["hidden_layer_sizes"] = list(p.model.hidden_layer_sizes)
-    meta = {"op": "place", "shard": int(p.shard), "model": model, "cores": int(p.cores),
-            "rounds_per_epoch": int(p.rounds_per_epoch), "idle_timeout_s": float(p.idle_timeout_s),
-            "x": {"shape": list(x.shape), "dtype": x.dtype.str}, "y": {"shape": list(y.shape), "dtype": y.dtype.str},
-            "classes": {"values": classes.tolist(), "dtype": classes.dtype.str}}
+    meta = {
+        "op": "place",
+        "shard": int(p.shard),
+        "model": model,
+        "cores": int(p.cores),
+        "rounds_per_epoch": int(p.rounds_per_epoch),
+        "idle_timeout_s": float(p.idle_timeout_s),
+        "x": {"shape": list(x.shape), "dtype": x.dtype.str},
+        "y": {"shape": list(y.shape), "dtype": y.dtype.str},
+        "classes": {"values": classes.tolist(), "dtype": classes.dtype.str},
+    }
     return meta, [x, y]
 
 
@@ -177,8 +191,16 @@ def decode_placement(meta: dict, payload: np.ndarray) -> Placement:
         x = payload[:x_bytes].view(x_dtype).reshape(meta["x"]["shape"])
         y = payload[x_bytes:].view(y_dtype).reshape(meta["y"]["shape"])
         classes = np.asarray(meta["classes"]["values"], dtype=np.dtype(meta["classes"]["dtype"]))
-        return Placement(int(meta["shard"]), x, y, classes, ModelSpec(**meta["model"]), int(meta["cores"]),
-                         int(meta["rounds_per_epoch"]), float(meta["idle_timeout_s"]))
+        return Placement(
+            int(meta["shard"]),
+            x,
+            y,
+            classes,
+            ModelSpec(**meta["model"]),
+            int(meta["cores"]),
+            int(meta["rounds_per_epoch"]),
+            float(meta["idle_timeout_s"]),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"bad placement: {exc}") from None
 
@@ -212,7 +234,9 @@ def decode_hello(meta: dict) -> Hello:
         hello = Hello(**_fields_of(Hello, values, "hello"))
     except TypeError as exc:
         raise ProtocolError(f"bad hello: {exc}") from None
-    if not isinstance(hello.token, str) or not all(isinstance(v, int) for v in (hello.generation, hello.partition, hello.tid)):
+    if not isinstance(hello.token, str) or not all(
+        isinstance(v, int) for v in (hello.generation, hello.partition, hello.tid)
+    ):
         raise ProtocolError("bad hello: wrong types")
     return hello
 

@@ -17,8 +17,16 @@ import os
 import socket
 import time
 
-from nncompare.engines.spark.wire import (Hello, decode_placement, decode_round, encode_hello, encode_update, expect,
-                                          recv_frame, send_frame)
+from nncompare.engines.spark.wire import (
+    Hello,
+    decode_placement,
+    decode_round,
+    encode_hello,
+    encode_update,
+    expect,
+    recv_frame,
+    send_frame,
+)
 
 
 class DroppedByDriver(ConnectionError):
@@ -41,16 +49,26 @@ def serve_shard(address: tuple[str, int], hello: Hello, connect_timeout: float =
         send_frame(sock, meta, *buffers)
         t = time.perf_counter()
         place = decode_placement(*recv_frame(sock))
-        trainer = ShardTrainer(place.shard, place.x, place.y, place.classes, place.model, cores=place.cores,
-                               rounds_per_epoch=place.rounds_per_epoch, before_round=before_round)
+        trainer = ShardTrainer(
+            place.shard,
+            place.x,
+            place.y,
+            place.classes,
+            place.model,
+            cores=place.cores,
+            rounds_per_epoch=place.rounds_per_epoch,
+            before_round=before_round,
+        )
         sock.settimeout(place.idle_timeout_s)
         send_frame(sock, {"op": "ready", "worker": trainer.worker, "place_s": time.perf_counter() - t})
         while True:
             try:
                 meta, data = recv_frame(sock)
             except ConnectionError:
-                raise DroppedByDriver(f"the driver dropped the task for shard {hello.partition} "
-                                      f"(Spark task {hello.tid}) after {rounds} rounds") from None
+                raise DroppedByDriver(
+                    f"the driver dropped the task for shard {hello.partition} "
+                    f"(Spark task {hello.tid}) after {rounds} rounds"
+                ) from None
             if meta.get("op") == "stop":
                 break
             t_recv = time.perf_counter()
@@ -64,8 +82,13 @@ def serve_shard(address: tuple[str, int], hello: Hello, connect_timeout: float =
             send_frame(sock, meta, *buffers)
     finally:
         sock.close()
-    return {"partition": hello.partition, "tid": hello.tid, "rounds": rounds, "pid": os.getpid(),
-            "alive_s": time.perf_counter() - start}
+    return {
+        "partition": hello.partition,
+        "tid": hello.tid,
+        "rounds": rounds,
+        "pid": os.getpid(),
+        "alive_s": time.perf_counter() - start,
+    }
 
 
 def barrier_task(address: tuple[str, int], token: str, generation: int, connect_timeout: float, before_round, _rows):
