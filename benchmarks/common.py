@@ -10,17 +10,21 @@ Environment variables:
     ``quick`` (default): a grid that fits a 2-core CI machine (one commit in well under
     20 minutes). ``paper``: the seed paper's configurations (cores x workers x memory per
     worker: 4x9x11g, 5x7x13g, 6x5x19g; 10/100/1000/10000 epochs), for a real cluster.
-``NNCOMPARE_ASV_DASK_CLUSTER`` / ``NNCOMPARE_ASV_SPARK_CLUSTER``
-    A scheduler address / Spark master to run on instead of a cluster started on this
-    machine; combinations are then not checked against this machine's cores and memory.
+``NNCOMPARE_ASV_<ENGINE>_CLUSTER`` (``NNCOMPARE_ASV_DASK_CLUSTER``, ``NNCOMPARE_ASV_SPARK_CLUSTER``, ...)
+    A cluster address for that engine to run on instead of one started on this machine;
+    combinations are then not checked against this machine's cores and memory.
 ``NNCOMPARE_ASV_DATASET``
     Force a dataset. By default Fashion-MNIST, else MNIST, when at hand (``NNCOMPARE_DATA_DIR``,
     the download cache or the system copy, e.g. Debian's ``dataset-fashion-mnist``; never
     downloaded), else scikit-learn's ``digits``. The dataset is every benchmark's last
     parameter: a run on the fallback forms its own series and never joins Fashion-MNIST's line.
 ``NNCOMPARE_ASV_ENGINES``
-    A comma-separated subset of ``local,dask,spark`` to run (default: all); the others are
+    A comma-separated subset of the installed engines to run (default: all); the others are
     skipped. A backfill over many commits uses ``local`` (docs/benchmarks.md).
+
+The engines are the ones registered under the entry-point group ``nncompare.engines``
+(:mod:`nncompare.engines.registry`), an engine from another installed package included.
+A new benchmark subclasses :class:`EngineBenchmark`.
 """
 
 from __future__ import annotations
@@ -34,9 +38,32 @@ import sys
 GRID_ENV = "NNCOMPARE_ASV_GRID"
 DATASET_ENV = "NNCOMPARE_ASV_DATASET"
 ENGINES_ENV = "NNCOMPARE_ASV_ENGINES"
-CLUSTER_ENVS = {"dask": "NNCOMPARE_ASV_DASK_CLUSTER", "spark": "NNCOMPARE_ASV_SPARK_CLUSTER"}
+#: What a backfill meets at commits from before the engine registry: their three engines, of which
+#: only ``local`` trained its shards one after another.
+BEFORE_REGISTRY = {"local": False, "dask": True, "spark": True}
 
-ENGINES = ["local", "dask", "spark"]
+
+def registered_engines() -> list[str]:
+    """The installed engines, in their declared order."""
+    try:
+        from nncompare.engines.registry import engine_names
+    except ImportError:
+        return list(BEFORE_REGISTRY)
+    return list(engine_names())
+
+
+def side_by_side(engine: str) -> bool:
+    """Whether ``engine`` trains its shards side by side (its plugin's ``concurrent``)."""
+    try:
+        from nncompare.engines.registry import plugin
+    except ImportError:
+        return BEFORE_REGISTRY[engine]
+    return plugin(engine).concurrent
+
+
+ENGINES = registered_engines()
+#: The engines that train every shard in the benchmark's own process (their CPU time is all of it).
+IN_PROCESS_ENGINES = [e for e in ENGINES if not side_by_side(e)]
 DATASET_PREFERENCE = ("fashion-mnist", "mnist")
 # Every dataset is a parameter value; the one in use runs, the others are skipped, so each
 # dataset keeps its own line in the graphs whichever one a machine had at hand.
@@ -80,9 +107,13 @@ JOB_PARAMS = [*TOPOLOGY_PARAMS[:-1], GRID["epochs"], DATASETS]
 JOB_NAMES = [*TOPOLOGY_NAMES[:-1], "epochs", "dataset"]
 
 
+def cluster_env(engine: str) -> str:
+    """The variable that points ``engine``'s benchmarks at a running cluster."""
+    return f"NNCOMPARE_ASV_{engine.upper()}_CLUSTER"
+
+
 def cluster_address(engine: str) -> str | None:
-    env = CLUSTER_ENVS.get(engine)
-    return (os.environ.get(env) or None) if env else None
+    return os.environ.get(cluster_env(engine)) or None
 
 
 def selected_engines() -> list[str]:
@@ -126,13 +157,12 @@ def skip_reason(engine: str, workers: int, cores: int, memory: str, dataset: str
     if cluster_address(engine):
         return None
     have_cores = os.cpu_count() or 1
-    # the local engine runs its shards one after another; the others run them side by side
-    need_cores = cores if engine == "local" else workers * cores
+    need_cores = workers * cores if side_by_side(engine) else cores  # side by side: all at once
     if need_cores > have_cores:
         return (
             f"{engine} with {workers} workers x {cores} cores needs {need_cores} cores; this machine has {have_cores}"
         )
-    if engine != "local":
+    if side_by_side(engine):
         import psutil
 
         from nncompare.job import format_memory, parse_memory
@@ -245,3 +275,50 @@ def run_in_child(
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         return {"error": f"{engine} job failed with exit code {done.returncode}: {tail}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class EngineBenchmark:
+    """The base of every benchmark that trains on an engine: a subclass declares what varies and what it builds.
+
+    A concrete benchmark sets ``params``/``param_names`` (by default the topology grid:
+    engine, workers, cores_per_worker, memory_per_worker, dataset) and implements
+    ``build(**params)``, which returns what its ``time_``/``track_`` method uses (kept as
+    ``self.built`` and closed in teardown when it has a ``close``). Parameters it leaves out take
+    the class's ``workers``, ``cores_per_worker`` and ``memory_per_worker``. A combination that
+    cannot run here (engine not installed, not enough cores or memory, another dataset in use) is
+    skipped before ``build``. ``cluster_samples``, when set, is asv's ``repeat`` for engines whose
+    shards train side by side: each of their samples starts a cluster in setup (asv_runner >= 0.3
+    re-runs setup and teardown around every sample), so they take fewer.
+    """
+
+    params = TOPOLOGY_PARAMS
+    param_names = TOPOLOGY_NAMES
+    version = "2"
+    timeout = GRID["timeout"]
+    warmup_time = 0
+    workers, cores_per_worker, memory_per_worker = 2, 1, "2g"
+    cluster_samples: tuple | None = None
+
+    def parameters(self, args) -> dict:
+        fixed = {
+            "workers": self.workers,
+            "cores_per_worker": self.cores_per_worker,
+            "memory_per_worker": self.memory_per_worker,
+            "dataset": None,
+        }
+        return {**fixed, **dict(zip(self.param_names, args))}
+
+    def setup(self, *args):
+        p = self.parameters(args)
+        skip_if_cannot_run(p["engine"], p["workers"], p["cores_per_worker"], p["memory_per_worker"], p["dataset"])
+        if self.cluster_samples and side_by_side(p["engine"]):
+            self.repeat, self.min_run_count = self.cluster_samples, 1  # asv reads these after setup
+        self.built = self.build(**p)
+
+    def build(self, **params):
+        raise TypeError(f"{type(self).__name__} must implement build(**params)")
+
+    def teardown(self, *args):
+        built = getattr(self, "built", None)
+        if built is not None and hasattr(built, "close"):
+            built.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from . import common
 
 WORKERS, EPOCHS, FLOOR_EPOCHS = 2, 4, 4
-FLOOR_ENGINES = ["dask", "spark"]
+FLOOR_ENGINES = [e for e in common.ENGINES if common.side_by_side(e)]  # the floor is W processes at once
 
 
 def _spec(engine: str):
@@ -40,7 +40,7 @@ class EpochOverFloor:
 
     def setup_cache(self):
         from nncompare import floor
-        from nncompare.results import steady_epoch_s
+        from nncompare.steady import steady_epoch_s
 
         out = {"floor_epoch_s": floor.floor_epoch(_spec("local"), epochs=FLOOR_EPOCHS)["epoch_s"]}
         for engine in FLOOR_ENGINES:

@@ -43,48 +43,58 @@ def floor_epochs_clock() -> float:
     return sum(_IN_FLOORS)
 
 
-class SteadyEpochs:
+class _Sample:
+    """A sample's started run and its floor, closed together in teardown."""
+
+    def __init__(self, run, floor):
+        self.run, self.floor = run, floor
+
+    def close(self) -> None:
+        try:
+            self.run.close()
+        finally:
+            self.floor.close()
+
+
+class SteadyEpochs(common.EngineBenchmark):
     """``EPOCHS`` steady epochs (rounds + averaging) after a warm-up epoch, in floor epochs."""
 
     params = [ENGINES, [WORKERS], [CORES], [MEMORY]]
-    param_names = common.TOPOLOGY_NAMES
-    timeout = common.GRID["timeout"]
+    param_names = common.TOPOLOGY_NAMES[:4]
     timer = staticmethod(floor_epochs_clock)
     rounds = ROUNDS
     repeat = 1
     number = 1
     min_run_count = 1
-    warmup_time = 0
 
-    def setup(self, engine, workers, cores, memory):
+    def build(self, engine, workers, cores_per_worker, memory_per_worker, dataset):
         global _RUN, _FLOOR
-        common.skip_if_cannot_run(engine, workers, cores, memory, None)  # the gate pairs commits within one run
-        from nncompare.engines import engine_class
-
         data = common.dataset()
-        # as many floor processes as the engine trains shards side by side (``Engine.concurrent``);
-        # started first: they import scikit-learn while the engine starts
-        side_by_side = workers if engine_class(engine).concurrent else 1
+        # as many floor processes as the engine trains shards side by side; started first: they
+        # import scikit-learn while the engine starts
+        processes = workers if common.side_by_side(engine) else 1
         _FLOOR = FloorReference(
-            data.x_train, data.y_train, data.classes, side_by_side, shard_rows=len(data.x_train) // workers
+            data.x_train, data.y_train, data.classes, processes, shard_rows=len(data.x_train) // workers
         )
-        _RUN = common.training_run(common.job_spec(engine, workers, cores, memory, epochs=EPOCHS + 1))
+        try:
+            _RUN = common.training_run(
+                common.job_spec(engine, workers, cores_per_worker, memory_per_worker, EPOCHS + 1)
+            )
+        except BaseException:
+            _FLOOR.close()
+            raise
+        sample = _Sample(_RUN, _FLOOR)
         _RUN.epoch(evaluate=False)  # placement, initialisation, the first partial_fit calls
         _FLOOR.wait_ready()
+        return sample
 
     def time_epochs(self, engine, workers, cores, memory):
         for _ in range(EPOCHS):
             _RUN.epoch(evaluate=False)
             _IN_FLOORS.append(_RUN.epoch_clocks[-1]["active_s"] / _FLOOR.pass_s())
 
-    def teardown(self, engine, workers, cores, memory):
-        if _RUN is not None:
-            _RUN.close()
-        if _FLOOR is not None:
-            _FLOOR.close()
 
-
-class GateAccuracy:
+class GateAccuracy(common.EngineBenchmark):
     """Test error after the quick grid's job; the gate fails a rise of more than 1 point.
 
     Each engine's job runs in its parameter's own setup (a fresh child process), not in a
@@ -94,18 +104,18 @@ class GateAccuracy:
 
     params = [ENGINES]
     param_names = ["engine"]
-    timeout = common.GRID["timeout"]
     rounds = 1
+    workers, cores_per_worker, memory_per_worker = WORKERS, CORES, MEMORY
 
-    def setup(self, engine):
-        common.skip_if_cannot_run(engine, WORKERS, CORES, MEMORY, None)
-        record = common.run_in_child(engine, WORKERS, CORES, MEMORY, common.GRID["epochs"][0], common.GRID["timeout"])
+    def build(self, engine, workers, cores_per_worker, memory_per_worker, dataset):
+        epochs = common.GRID["epochs"][0]
+        record = common.run_in_child(engine, workers, cores_per_worker, memory_per_worker, epochs, self.timeout)
         if "error" in record:
             raise RuntimeError(record["error"])
-        self.error = 1.0 - record["test_accuracy"]
+        return 1.0 - record["test_accuracy"]
 
     def track_test_error(self, engine):
-        return self.error
+        return self.built
 
     track_test_error.unit = "fraction"
 
@@ -126,37 +136,31 @@ def unused_cores(record: dict, cores: int) -> int:
     return max(0, cores - fewest)
 
 
-class GateParallelism:
+class GateParallelism(common.EngineBenchmark):
     """Cores that BLAS left idle in a worker given ``PARALLEL_CORES``; the gate fails any rise.
 
     Why a count, not a time: holding BLAS to one thread of two costs this quick-grid model
     (784-100-10, batches of 200) only a few per cent of an epoch on a 2-core machine
-    (docs/benchmarks.md), well inside the timed verdict's noise, yet on the seed paper's 4-6
+    (docs/evidence.md), well inside the timed verdict's noise, yet on the seed paper's 4-6
     core executors it is the whole point of ``--cores``. The threads that computed during each
     ``partial_fit`` are counted by the worker itself, so the count holds on a busy machine.
     """
 
     params = [ENGINES]
     param_names = ["engine"]
-    timeout = common.GRID["timeout"]
     rounds = 1
+    workers, cores_per_worker, memory_per_worker = 1, PARALLEL_CORES, MEMORY
 
-    def setup(self, engine):
-        common.skip_if_cannot_run(engine, 1, PARALLEL_CORES, MEMORY, None)
+    def build(self, engine, workers, cores_per_worker, memory_per_worker, dataset):
+        extra = ("--train-samples", str(PARALLEL_SAMPLES))
         record = common.run_in_child(
-            engine,
-            1,
-            PARALLEL_CORES,
-            MEMORY,
-            PARALLEL_EPOCHS,
-            common.GRID["timeout"],
-            extra=("--train-samples", str(PARALLEL_SAMPLES)),
+            engine, workers, cores_per_worker, memory_per_worker, PARALLEL_EPOCHS, self.timeout, extra=extra
         )
         if "error" in record:
             raise RuntimeError(record["error"])
-        self.unused = unused_cores(record, PARALLEL_CORES)
+        return unused_cores(record, cores_per_worker)
 
     def track_unused_cores(self, engine):
-        return self.unused
+        return self.built
 
     track_unused_cores.unit = "cores"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from . import common
 
-PHASES = ["compute", "transfer", "averaging", "idle"]
+PHASES = ["compute", "transfer", "average", "idle"]
 PROCESSES = ["driver", "workers", "all"]
 
 
@@ -31,7 +31,7 @@ def summarise(record: dict) -> dict:
         "phases": {
             "compute": phases["compute"],
             "transfer": phases["transfer"],
-            "averaging": phases["average"],
+            "average": phases["average"],
             # the mean worker's wait per round (round wall time minus its own compute), summed
             "idle": float(sum(record["idle_s"])),
         },
@@ -107,7 +107,7 @@ class PhaseSeconds(_Tracks):
     param_names = [*common.JOB_NAMES, "phase"]
 
     def track_phase_seconds(self, cache, engine, workers, cores, memory, epochs, dataset, phase):
-        """Seconds of the whole job in one phase (compute, transfer, averaging, idle)."""
+        """Seconds of the whole job in one phase (compute, transfer, average, idle)."""
         return self.run["phases"][phase]
 
     track_phase_seconds.unit = "seconds"

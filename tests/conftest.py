@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from nncompare.averaging import average_weights
 from nncompare.data import CACHE_DIR_ENV, DATA_DIR_ENV, load_dataset, locate
+from nncompare.engines.base import RoundResult
 from nncompare.errors import NNCompareError
 from nncompare.job import JobSpec, ModelSpec, Topology
+from nncompare.rounds import RoundPosition
 
 # Read once, before any test's monkeypatch changes them (test_data.py clears both per test).
 DATA_DIR_AT_START = os.environ.get(DATA_DIR_ENV) or None
@@ -114,3 +120,44 @@ def loopback_server(handle):
         stop.set()
         thread.join(5)
         server.close()
+
+
+@dataclasses.dataclass
+class DrivenRound:
+    """One round driven by hand: its position, the engine's result, the averaged weights after it, its wall time."""
+
+    position: RoundPosition
+    result: RoundResult
+    weights: np.ndarray
+    wall_s: float
+
+
+def _drive_rounds(
+    engine, shards, classes, rounds: int, *, per_epoch: int = 1, placed=None, after=None
+) -> list[DrivenRound]:
+    """Place ``shards`` on the started ``engine`` and run ``rounds`` rounds as the training run would.
+
+    Each round runs at its position (``RoundPosition.of(number, per_epoch)``) from the sample-weighted
+    average of the round before (None first). ``placed()`` runs once the shards are placed,
+    ``after(number)`` after each round.
+    """
+    engine.place(shards, classes)
+    if placed is not None:
+        placed()
+    weights, out = None, []
+    for number in range(1, rounds + 1):
+        position = RoundPosition.of(number, per_epoch)
+        start = time.perf_counter()
+        result = engine.run_round(weights, position)
+        wall_s = time.perf_counter() - start
+        weights = average_weights([u.weights for u in result.updates], [u.n_samples for u in result.updates])
+        out.append(DrivenRound(position, result, weights, wall_s))
+        if after is not None:
+            after(number)
+    return out
+
+
+@pytest.fixture
+def drive_rounds():
+    """Drive an engine's rounds by hand, the one way every engine test does it (see ``_drive_rounds``)."""
+    return _drive_rounds

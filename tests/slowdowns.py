@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CLASSES = {"local": "LocalEngine", "dask": "DaskEngine", "spark": "SparkEngine"}
+from nncompare.engines.registry import plugin
+
+
+def engine_target(clone: Path, engine: str) -> tuple[Path, str]:
+    """The module file in ``clone`` that defines ``engine``'s class, and the class's name (from its plugin)."""
+    module, _, cls = plugin(engine).engine_class.partition(":")
+    path = clone / "src" / Path(*module.split(".")).with_suffix(".py")
+    assert f"class {cls}(" in path.read_text(), f"{path} does not define {cls}; update tests/slowdowns.py"
+    return path, cls
+
 
 #: How a throwaway regression spends its ``extra`` seconds: spinning on the thread (cpu) or asleep (wait).
 SPEND = """        if {spin}:
@@ -45,17 +54,9 @@ def _throwaway_{kind}(run_round):  # throwaway regression: {engine} rounds {perc
 """
 
 
-def engine_module(clone: Path, engine: str) -> Path:
-    cls = CLASSES[engine]
-    for path in sorted((clone / "src" / "nncompare" / "engines").rglob("*.py")):
-        if f"class {cls}(" in path.read_text():
-            return path
-    raise AssertionError(f"no module defines {cls}; update tests/slowdowns.py")
-
-
 def slow_down(clone: Path, engine: str, kind: str, fraction: float = 0.20) -> Path:
     assert kind in ("cpu", "wait")
-    path = engine_module(clone, engine)
+    path, cls = engine_target(clone, engine)
     path.write_text(
         path.read_text()
         + WRAPPER.format(
@@ -63,7 +64,7 @@ def slow_down(clone: Path, engine: str, kind: str, fraction: float = 0.20) -> Pa
             engine=engine,
             percent=round(100 * fraction),
             fraction=fraction,
-            cls=CLASSES[engine],
+            cls=cls,
             spend=SPEND.format(spin=kind == "cpu"),
         )
     )
@@ -168,6 +169,10 @@ def send_frame(sock, meta, *buffers):  # throwaway regression: every frame of we
 """
 
 
+#: Engine-specific: the module beside each engine's class that carries its weights, and the delay for it.
+TRANSFERS = {"dask": ("worker.py", DASK_TRANSFER), "spark": ("wire.py", SPARK_TRANSFER)}
+
+
 def slow_transfer(clone: Path, engine: str, seconds: float) -> Path:
     """Each message that carries weights (driver to worker and back) waits ``seconds`` in the transport.
 
@@ -175,14 +180,10 @@ def slow_transfer(clone: Path, engine: str, seconds: float) -> Path:
     workers' preload, and the driver), on the event loop, as a slow socket would. Spark: in the
     wire module's ``send_frame``, on the driver's sending threads and in the tasks.
     """
-    if engine == "dask":
-        path = clone / "src" / "nncompare" / "engines" / "dask" / "worker.py"
-        text = DASK_TRANSFER
-    elif engine == "spark":
-        path = clone / "src" / "nncompare" / "engines" / "spark" / "wire.py"
-        text = SPARK_TRANSFER
-    else:
-        raise AssertionError("the local engine moves no weights")
+    if engine not in TRANSFERS:
+        raise AssertionError(f"no transfer slowdown for the {engine} engine (it may move no weights)")
+    module, text = TRANSFERS[engine]
+    path = engine_target(clone, engine)[0].with_name(module)
     source = path.read_text()
     assert "def send_frame(" in source or engine == "dask", "wire.py changed; update slowdowns.py"
     path.write_text(source + text.format(seconds=seconds))
@@ -213,18 +214,30 @@ def _throwaway_gil_hog(run_round):  # throwaway regression: a busy pure-Python t
 
 def hog_the_gil(clone: Path, engine: str) -> Path:
     """A driver thread that loops in pure Python from the first round on: the GIL as a contended lock."""
-    path = engine_module(clone, engine)
-    path.write_text(path.read_text() + GIL_HOG.format(cls=CLASSES[engine]))
+    path, cls = engine_target(clone, engine)
+    path.write_text(path.read_text() + GIL_HOG.format(cls=cls))
     return path
 
 
 BLAS_LIMIT = "with blas_threads(self.cores):"
-#: where each engine hands ``--cores`` to the trainers it creates
-CORES_HANDED = {
-    "local": "cores = self.spec.topology.cores_per_worker",
-    "dask": "self.spec.topology.cores_per_worker, self._rounds_per_epoch,",
-    "spark": "self.spec.topology.cores_per_worker, rounds_per_epoch, idle_s))",
-}
+ONE_CORE = """
+
+def _throwaway_one_core(place):  # throwaway regression: the engine hands its trainers one core
+    import dataclasses as _dataclasses
+
+    def fewer(self, shards, classes):
+        spec = self.spec
+        self.spec = spec.with_(topology=_dataclasses.replace(spec.topology, cores_per_worker=1))
+        try:
+            return place(self, shards, classes)
+        finally:
+            self.spec = spec
+
+    return fewer
+
+
+{cls}.place = _throwaway_one_core({cls}.place)
+"""
 
 
 def lose_parallelism(clone: Path, engine: str | None = None) -> Path:
@@ -232,12 +245,14 @@ def lose_parallelism(clone: Path, engine: str | None = None) -> Path:
 
     Without ``engine`` every trainer does it; with one, that engine hands its trainers one core.
     """
-    if engine is None:
-        path, was, now = clone / "src" / "nncompare" / "trainer.py", BLAS_LIMIT, "with blas_threads(1):"
-    else:
-        path, was = engine_module(clone, engine), CORES_HANDED[engine]
-        now = was.replace("self.spec.topology.cores_per_worker", "1")
+    if engine is not None:
+        path, cls = engine_target(clone, engine)
+        path.write_text(path.read_text() + ONE_CORE.format(cls=cls))
+        return path
+    path = clone / "src" / "nncompare" / "trainer.py"
     text = path.read_text()
-    assert was in text, f"{path.name} no longer says {was!r}; update tests/slowdowns.py"
-    path.write_text(text.replace(was, now, 1) + "\n# throwaway regression: BLAS held to one thread\n")
+    assert BLAS_LIMIT in text, f"{path.name} no longer says {BLAS_LIMIT!r}; update tests/slowdowns.py"
+    path.write_text(
+        text.replace(BLAS_LIMIT, "with blas_threads(1):", 1) + "\n# throwaway regression: BLAS held to one thread\n"
+    )
     return path

@@ -183,10 +183,12 @@ def test_verbose_logs_engine_start_placement_and_rounds():
 
 
 def test_spark_conf_is_repeatable_and_a_later_key_wins():
-    from nncompare.cli.options import parse_spark_conf
+    from nncompare.cli.options import engine_options, engine_setting_options
 
-    conf = parse_spark_conf(None, None, ("spark.a=1", "spark.b=x=y", "spark.a=2"))
-    assert conf == {"spark.a": "2", "spark.b": "x=y"}
+    params = {p.name: p for p in engine_setting_options(lambda: None).__click_params__}
+    assert params["spark_conf"].opts == ["--spark-conf"] and params["spark_conf"].multiple
+    options = engine_options({"spark_conf": ("spark.a=1", "spark.b=x=y", "spark.a=2"), "other": 1})
+    assert options.settings_for("spark").conf == {"spark.a": "2", "spark.b": "x=y"}
 
 
 def test_an_unwritable_out_fails_before_training(tmp_path):

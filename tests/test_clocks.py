@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from nncompare.clocks import Reading, Span, busy_threads, process_runqueue_s, runqueue_s, thread_clocks
-from nncompare.trainer import ShardUpdate
+from nncompare.rounds import RoundPosition, ShardUpdate
 from nncompare.training import load_corrected_s, workers_waits_s
 
 pytestmark = pytest.mark.skipif(
@@ -120,8 +120,8 @@ def test_a_trainer_counts_the_blas_threads_that_computed_its_round(cores):
     rng = np.random.default_rng(0)
     x, y = rng.random((2000, 784), dtype=np.float32), rng.integers(0, 10, 2000)
     trainer = ShardTrainer(0, x, y, np.arange(10), ModelSpec(), cores=cores)
-    trainer.train_round(None)
-    assert trainer.train_round(trainer.flat.copy()).compute_threads == cores
+    trainer.train_round(None, RoundPosition.of(1, 1))
+    assert trainer.train_round(trainer.flat.copy(), RoundPosition.of(2, 1)).compute_threads == cores
 
 
 def update(compute_s, compute_runqueue_s, between_runqueue_s):

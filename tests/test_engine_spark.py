@@ -24,16 +24,18 @@ pytest.importorskip("pyspark")
 from pyspark import cloudpickle as spark_cloudpickle  # noqa: E402
 
 from nncompare.averaging import average_weights  # noqa: E402
-from nncompare.engines.local import LocalEngine  # noqa: E402
+from nncompare.engines.local.engine import LocalEngine  # noqa: E402
 from nncompare.engines.options import EngineOptions  # noqa: E402
-from nncompare.engines.spark import SparkEngine, build_session, session_conf, stop_session  # noqa: E402
+from nncompare.engines.spark.driver import SparkEngine  # noqa: E402
+from nncompare.engines.spark.session import build_session, session_conf, stop_session  # noqa: E402
 from nncompare.engines.spark.wire import HEADER, MAGIC  # noqa: E402
 from nncompare.errors import EngineError, UsageError  # noqa: E402
 from nncompare.java import parse_major, require_java  # noqa: E402
 from nncompare.job import JobSpec, ModelSpec, Topology  # noqa: E402
 from nncompare.partition import make_shards  # noqa: E402
 from nncompare.record import PHASES, RECORD_KEYS  # noqa: E402
-from nncompare.trainer import RoundPosition, ShardTrainer  # noqa: E402
+from nncompare.rounds import RoundPosition
+from nncompare.trainer import ShardTrainer  # noqa: E402
 from nncompare.training import run_job  # noqa: E402
 
 TWO_BY_ONE = Topology(workers=2, cores_per_worker=1)
@@ -132,10 +134,6 @@ def intrude(address) -> list[bool]:
     return attempts
 
 
-def averaged(result):
-    return average_weights([u.weights for u in result.updates], [u.n_samples for u in result.updates])
-
-
 @pytest.fixture(scope="module")
 def fashion_rounds(spark_session, fashion):
     """Four rounds of 784-100-10 on 4000 Fashion-MNIST samples, on Spark and on the local engine.
@@ -144,32 +142,27 @@ def fashion_rounds(spark_session, fashion):
     local engine trains on the loader's float32 features, the Spark tasks on the same rows
     sent as uint8 pixels, which they scale themselves.
     """
+    from conftest import _drive_rounds as drive_rounds  # a module-scoped fixture cannot take the function one
+
     spec = JobSpec(dataset="fashion-mnist", engine="spark", train_samples=4000, topology=TWO_BY_ONE)
     cut = (fashion.y_train[:4000], 2, spec.partition, spec.model.seed)
-    shards = make_shards(None, *cut, pixels=fashion.x_train_pixels[:4000])
-    local = LocalEngine(spec.with_(engine="local"))
-    local.start()
-    local.place(make_shards(fashion.x_train[:4000], *cut), fashion.classes)
-    engine = SparkEngine(spec)
-    results, intruders = [], []
-    try:
-        engine.start()
-        engine.place(shards, fashion.classes)
-        w_spark = w_local = None
-        for r in range(1, 5):
-            position = RoundPosition.of(r, 1)
-            start = time.perf_counter()
-            res = engine.run_round(w_spark, position)
-            wall = time.perf_counter() - start
-            res_local = local.run_round(w_local, position)
-            w_spark, w_local = averaged(res), averaged(res_local)
-            results.append(SimpleNamespace(result=res, wall_s=wall, spark=w_spark.copy(), local=w_local.copy()))
-            if r == 1:
-                intruders = intrude(engine.service.address)
+    intruders = []
+    with LocalEngine(spec.with_(engine="local")) as local:
+        expected = drive_rounds(local, make_shards(fashion.x_train[:4000], *cut), fashion.classes, 4)
+    with SparkEngine(spec) as engine:
+
+        def knock(number):
+            if number == 1:
+                intruders.extend(intrude(engine.service.address))
+
+        pixels = make_shards(None, *cut, pixels=fashion.x_train_pixels[:4000])
+        got = drive_rounds(engine, pixels, fashion.classes, 4, after=knock)
         info = engine.describe()
-    finally:
-        engine.close()
-    return SimpleNamespace(rounds=results, info=info, intruders=intruders)
+    rounds = [
+        SimpleNamespace(result=g.result, wall_s=g.wall_s, spark=g.weights, local=e.weights)
+        for g, e in zip(got, expected)
+    ]
+    return SimpleNamespace(rounds=rounds, info=info, intruders=intruders)
 
 
 @pytest.mark.slow
@@ -215,7 +208,7 @@ def test_run_job_on_local_spark_end_to_end(spark_session, digits):
     assert record["epochs_run"] == 3 and record["test_accuracy"] > 0.8
     info = record["engine_info"]
     assert info["master"].startswith("local[2") and info["settings"]["spark.task.cpus"] == "1"
-    assert len({t["worker"] for t in info["tasks"]}) == 2 and info["ui_url"] is None
+    assert len({p["worker"] for p in info["placement"].values()}) == 2 and "dashboard_url" not in info
     # the tasks are other processes, and their memory is reported apart from the driver's
     assert len(record["peak_rss_bytes"]["per_worker"]) == 2 and record["peak_rss_bytes"]["workers"] > 0
     local = run_job(spec.with_(engine="local"), dataset=digits)
@@ -225,53 +218,52 @@ def test_run_job_on_local_spark_end_to_end(spark_session, digits):
 
 
 def _fresh_average(shards, classes, model, weights):
-    ups = [ShardTrainer(s.index, s.x, s.y, classes, model).train_round(weights) for s in shards]
+    position = RoundPosition.of(2, 1)  # the round a replacement joins: one epoch per round, from ``weights``
+    ups = [ShardTrainer(s.index, s.x, s.y, classes, model).train_round(weights, position) for s in shards]
     return average_weights([u.weights for u in ups], [u.n_samples for u in ups])
 
 
-def _three_rounds(engine, shards, classes):
-    """Rounds 1-3 on ``engine``; returns the results and the averaged weights after each."""
-    results, weights = [], [None]
+def _three_rounds(engine, shards, classes, drive_rounds):
+    """Rounds 1-3 on ``engine``; returns the results and the averaged weights before and after each."""
     with engine:
-        engine.place(shards, classes)
-        for r in range(1, 4):
-            results.append(engine.run_round(weights[-1], RoundPosition.of(r, 1)))
-            weights.append(averaged(results[-1]))
+        driven = drive_rounds(engine, shards, classes, 3)
         info = engine.describe()
-    return results, weights, info
+    return [d.result for d in driven], [None, *(d.weights for d in driven)], info
 
 
 @pytest.mark.slow
-def test_a_failed_task_resumes_from_the_last_averaged_weights(spark_session, digits, tmp_path):
+def test_a_failed_task_resumes_from_the_last_averaged_weights(spark_session, digits, tmp_path, drive_rounds):
     spec = JobSpec(dataset="digits", engine="spark", model=DIGITS_MODEL, topology=TWO_BY_ONE)
     shards = make_shards(digits.x_train, digits.y_train, 2, spec.partition, spec.model.seed)
     engine = SparkEngine(
         spec, options=EngineOptions(before_round=FailOnce(str(tmp_path / "failed"), shard=0, number=2))
     )
-    (first, second, third), (_, w1, w2, _), info = _three_rounds(engine, shards, digits.classes)
+    (first, second, third), (_, w1, w2, _), info = _three_rounds(engine, shards, digits.classes, drive_rounds)
     assert [first.recovered_shards, second.recovered_shards, third.recovered_shards] == [[], [0, 1], []]
     assert second.recovery_s > 0 and first.recovery_s == third.recovery_s == 0.0
     assert info["barrier_stage_attempts"] == 2 and info["barrier_jobs"] == 1
-    assert len(info["task_failures"]) == 1 and "round 2" in info["task_failures"][0]
+    [recovery] = info["recoveries"]
+    assert (recovery["round"], recovery["shards"]) == (2, [0, 1]) and recovery["reason"].startswith("task for shard")
+    assert recovery["seconds"] == pytest.approx(second.recovery_s) and info["barrier_jobs_abandoned"] == []
     # round 2 ran on new tasks from w1 (fresh trainers primed with it), not from the start
     assert np.abs(w2 - _fresh_average(shards, digits.classes, spec.model, w1)).max() <= 1e-5
     assert np.abs(w2 - _fresh_average(shards, digits.classes, spec.model, None)).max() > 1e-3
 
 
 @pytest.mark.slow
-def test_a_stage_that_hangs_is_replaced_by_a_fresh_barrier_job(spark_session, digits, tmp_path):
+def test_a_stage_that_hangs_is_replaced_by_a_fresh_barrier_job(spark_session, digits, tmp_path, drive_rounds):
     """Tasks that stop answering but never fail get no retry from Spark: the engine starts a new job."""
     spec = JobSpec(dataset="digits", engine="spark", model=DIGITS_MODEL, topology=TWO_BY_ONE)
     shards = make_shards(digits.x_train, digits.y_train, 2, spec.partition, spec.model.seed)
-    options = EngineOptions(
-        before_round=HangInFirstJob(str(tmp_path / "first-stage"), number=2), round_timeout_s=5, connect_timeout_s=20
-    )
+    hook = HangInFirstJob(str(tmp_path / "first-stage"), number=2)
+    options = EngineOptions(before_round=hook).with_settings("spark", round_timeout_s=5, connect_timeout_s=20)
     (first, second, third), (_, w1, w2, _), info = _three_rounds(
-        SparkEngine(spec, options=options), shards, digits.classes
+        SparkEngine(spec, options=options), shards, digits.classes, drive_rounds
     )
     assert [first.recovered_shards, second.recovered_shards, third.recovered_shards] == [[], [0, 1], []]
     assert info["barrier_jobs"] == 2
-    assert [f.split(":")[0] for f in info["task_failures"]] == ["round 2", "barrier job 1 abandoned"]
+    assert [r["round"] for r in info["recoveries"]] == [2]
+    assert len(info["barrier_jobs_abandoned"]) == 1 and info["barrier_jobs_abandoned"][0].startswith("barrier job 1:")
     assert np.abs(w2 - _fresh_average(shards, digits.classes, spec.model, w1)).max() <= 1e-5
     # the abandoned job's tasks are gone: only the new job runs on the session
     assert spark_session.sparkContext.parallelize([1, 2], 2).sum() == 3
@@ -289,7 +281,8 @@ def test_a_failure_mid_epoch_keeps_the_epochs_aligned(spark_session, digits, tmp
         topology=TWO_BY_ONE,
         convergence_stop=False,
     )
-    options = EngineOptions(before_round=FailOnce(str(tmp_path / "failed"), shard=1, number=3), connect_timeout_s=60)
+    hook = FailOnce(str(tmp_path / "failed"), shard=1, number=3)
+    options = EngineOptions(before_round=hook).with_settings("spark", connect_timeout_s=60)
     record = run_job(spec, dataset=digits, options=options)
     assert record["rounds_per_epoch"] == 6 and len(record["rounds"]) == 12
     assert [r["recovered_shards"] for r in record["rounds"]] == [[], [], [0, 1]] + [[]] * 9
@@ -303,7 +296,11 @@ def test_when_spark_gives_up_the_run_stops_with_one_line_and_no_record(spark_ses
     spec = JobSpec(dataset="digits", engine="spark", epochs=2, model=DIGITS_MODEL, topology=TWO_BY_ONE)
     start = time.monotonic()
     with pytest.raises(EngineError) as error:
-        run_job(spec, dataset=digits, options=EngineOptions(before_round=AlwaysFail(), connect_timeout_s=60))
+        run_job(
+            spec,
+            dataset=digits,
+            options=EngineOptions(before_round=AlwaysFail()).with_settings("spark", connect_timeout_s=60),
+        )
     message = str(error.value)
     assert "\n" not in message, message
     assert (

@@ -29,7 +29,7 @@ def test_a_real_record_is_valid(record):
         ({"test_accuracy": 1.5}, "test_accuracy"),
         ({"phases_s": {"place": 1.0}}, "phases_s"),
         ({"epoch_s": [0.1]}, "epoch_s has 1 entries for 2"),
-        ({"engine": "hadoop"}, "engine"),
+        ({"engine": "not an engine name"}, "engine"),
         ({"rounds": [{"wall_s": None}]}, "rounds"),
         ({"workers": True}, "workers"),
     ],

@@ -21,7 +21,7 @@ from nncompare.engines.spark.wire import (
     encode_update,
 )
 from nncompare.job import ModelSpec
-from nncompare.trainer import RoundPosition, ShardUpdate
+from nncompare.rounds import RoundPosition, ShardUpdate
 
 
 def payload_of(buffers) -> np.ndarray:
@@ -78,14 +78,13 @@ def test_a_placement_rebuilds_the_shard_and_the_model():
         classes=np.arange(3),
         model=ModelSpec(hidden_layer_sizes=(8, 4), seed=3),
         cores=2,
-        rounds_per_epoch=6,
         idle_timeout_s=60.0,
     )
     meta, buffers = encode_placement(p)
     back = decode_placement(meta, payload_of(buffers))
     assert np.array_equal(back.x, p.x) and back.x.dtype == p.x.dtype and np.array_equal(back.y, p.y)
     assert np.array_equal(back.classes, p.classes) and back.model == p.model
-    assert (back.shard, back.cores, back.rounds_per_epoch, back.idle_timeout_s) == (1, 2, 6, 60.0)
+    assert (back.shard, back.cores, back.idle_timeout_s) == (1, 2, 60.0)
 
 
 def test_a_hello_is_checked_field_by_field():

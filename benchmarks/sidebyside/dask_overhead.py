@@ -21,13 +21,9 @@ import os
 import sys
 import time
 
+from nncompare.steady import steady_epoch_s, steady_seconds
+
 MB = 1024**2
-
-
-def steady(values):
-    """Mean after the first epoch (the first pays for warm-up)."""
-    rest = values[1:] or values
-    return sum(rest) / len(rest)
 
 
 def spec_for(engine: str, args):
@@ -44,31 +40,31 @@ def spec_for(engine: str, args):
     )
 
 
-def run_engine(engine: str, args, dataset, **options) -> dict:
-    """One run through the training run every engine shares; ``options`` are EngineOptions fields."""
+def run_engine(engine: str, args, dataset, **settings) -> dict:
+    """One run through the training run every engine shares; ``settings`` change the engine's own settings."""
     from nncompare.engines import EngineOptions
-    from nncompare.results import steady_epoch_s
     from nncompare.training import run_job
 
-    record = run_job(spec_for(engine, args), dataset=dataset, options=EngineOptions(**options))
+    options = EngineOptions().with_settings(engine, **settings) if settings else EngineOptions()
+    record = run_job(spec_for(engine, args), dataset=dataset, options=options)
     per_round_slowest = [max(r["worker_compute_s"]) for r in record["rounds"]]
     out = {
         "epoch_s": record["epoch_s"],
         "steady_epoch_s": steady_epoch_s(record),
-        "slowest_worker_compute_s": steady(per_round_slowest),
+        "slowest_worker_compute_s": steady_seconds(per_round_slowest),
         "test_accuracy": record["test_accuracy"],
         "peak_rss_per_worker": record["peak_rss_bytes"]["per_worker"],
         "startup_s": record["startup_s"],
     }
     if engine == "dask":
         info = record["engine_info"]
-        out["transfer_s"] = steady([r["transfer_s"] for r in record["rounds"]])
-        out["worker_idle_s"] = steady([max(r["worker_idle_s"]) for r in record["rounds"]])
+        out["transfer_s"] = steady_seconds([r["transfer_s"] for r in record["rounds"]])
+        out["worker_idle_s"] = steady_seconds([max(r["worker_idle_s"]) for r in record["rounds"]])
         # CPU the workers got while computing: well under 1 means the machine, not the engine, set the pace
-        out["worker_cpu_share"] = steady(
+        out["worker_cpu_share"] = steady_seconds(
             [sum(r["worker_cpu_s"]) / sum(r["worker_in_actor_s"]) for r in record["rounds"]]
         )
-        out["minflt_per_epoch_per_worker"] = steady(
+        out["minflt_per_epoch_per_worker"] = steady_seconds(
             [sum(r["worker_minflt"]) / len(r["worker_minflt"]) for r in record["rounds"]]
         )
         out["shard_bytes"] = {p["worker"]: p["bytes"] for p in info["placement"].values()}
@@ -119,7 +115,7 @@ def run_dask_ml(args, dataset) -> dict:
         accuracy = float(model.estimator_.score(dataset.x_test, dataset.y_test))
     return {
         "epoch_s": epochs,
-        "steady_epoch_s": steady(epochs),
+        "steady_epoch_s": steady_seconds(epochs),
         "test_accuracy": accuracy,
         "worker_malloc_trim_threshold": sorted(set(map(str, trim.values()))),
     }

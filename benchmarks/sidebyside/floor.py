@@ -55,7 +55,7 @@ def spec_for(engine: str, args):
 
 def engine_figures(record: dict) -> dict:
     """What the table shows of one engine's record; steady = median after the first epoch/round."""
-    from nncompare.results import steady_epoch_s, steady_seconds
+    from nncompare.steady import steady_epoch_s, steady_seconds
 
     rounds = record["rounds"]
     slowest = [max(range(len(r["worker_compute_s"])), key=lambda i: r["worker_compute_s"][i]) for r in rounds]

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from nncompare.data import load_dataset
 from nncompare.job import JobSpec, Topology
-from nncompare.results import steady_epoch_s, steady_seconds
+from nncompare.steady import steady_epoch_s, steady_seconds
 from nncompare.training import run_job
 
 

@@ -38,17 +38,13 @@ import numpy as np
 
 from nncompare.averaging import average_weights
 from nncompare.data import load_dataset
-from nncompare.engines.spark import build_session, stop_session
+from nncompare.engines.spark.session import build_session, stop_session
 from nncompare.job import JobSpec, ModelSpec, Topology
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import machine, versions
-from nncompare.results import steady_epoch_s
+from nncompare.steady import steady_epoch_s, steady_seconds
 from nncompare.training import run_job
-
-
-def steady(values):
-    return values[1:] if len(values) > 1 else values
 
 
 def time_to_accuracy(record, target):
@@ -77,7 +73,7 @@ def run_engine(spec, dataset):
         "slowest_task_compute_s": per_epoch_compute,
         "transfer_s": [r["transfer_s"] for r in record["rounds"]],
         "mean_epoch_s": steady_epoch_s(record),
-        "mean_compute_s": float(np.mean(steady(per_epoch_compute))),
+        "mean_compute_s": steady_seconds(per_epoch_compute),
         "test_accuracy": record["test_accuracy"],
         "accuracy_curve": record["accuracy_curve"],
         "phases_s": record["phases_s"],
@@ -86,10 +82,11 @@ def run_engine(spec, dataset):
 
 def _naive_epoch(classes, model_spec, weights, rows):
     """One epoch of one shard, the naive way: a fresh trainer from the averaged weights."""
+    from nncompare.rounds import RoundPosition
     from nncompare.trainer import ShardTrainer
 
     for index, x, y in rows:
-        update = ShardTrainer(index, x, y, classes, model_spec, cores=1).train_round(weights)
+        update = ShardTrainer(index, x, y, classes, model_spec, cores=1).train_round(weights, RoundPosition.of(1, 1))
         yield update.weights, update.n_samples, update.compute_s
 
 
@@ -114,8 +111,8 @@ def run_naive(session, spec, shards, dataset):
         "place_s": place_s,
         "epoch_s": epoch_s,
         "slowest_task_compute_s": compute,
-        "mean_epoch_s": float(np.mean(steady(epoch_s))),
-        "mean_compute_s": float(np.mean(steady(compute))),
+        "mean_epoch_s": steady_seconds(epoch_s),
+        "mean_compute_s": steady_seconds(compute),
         "test_accuracy": evaluator.accuracy(weights),
     }
 

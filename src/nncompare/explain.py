@@ -11,7 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from nncompare.paper import load_seed_paper
-from nncompare.results import COMPONENTS, component_seconds, group_by, job_group, median, steady_epoch_s, topology_group
+from nncompare.results import COMPONENTS, component_seconds, group_by, job_group, topology_group
+from nncompare.steady import median, steady_epoch_s
 
 
 def breakdown(records: list[dict]) -> dict[str, dict]:
@@ -205,14 +206,14 @@ def check_too_small(records: list[dict], shares: dict[str, dict]) -> Finding:
     """The paper's conclusion: the data set is too small to make use of the cluster.
 
     Rule, per engine whose shards ran side by side (concurrency at least 1.2): supported when overheads (transfer,
-    averaging, scheduling/idle, start-up and placement) take more of the time than compute, or when the fastest
+    average, other, startup and place) take more of the time than compute, or when the fastest
     epochs were measured at fewer workers than the most tried; refuted otherwise.
     """
     claim = "The data set is too small to make use of the cluster (the paper's conclusion)"
     evidence, verdicts = [], {}
     for engine, b in shares.items():
         s = b["share"]
-        overhead = s["transfer"] + s["averaging"] + s["scheduling/idle"] + s["start-up"] + s["placement"]
+        overhead = s["transfer"] + s["average"] + s["other"] + s["startup"] + s["place"]
         line = (
             f"{engine}: compute {100 * s['compute']:.0f} % of the time, overheads {100 * overhead:.0f} %, "
             f"concurrency {b['concurrency']:.2f} (workers' compute / round wall time) "

@@ -79,14 +79,6 @@ def install_early() -> None:
             signal.signal(s, end_now)
 
 
-def console_main() -> None:
-    """The ``nncompare`` script: signals are handled from the first moment, then :func:`nncompare.cli.main` runs."""
-    install_early()
-    from nncompare.cli import main
-
-    main()
-
-
 def received() -> int | None:
     """The first signal received inside :func:`handled`, if any."""
     return _received

@@ -13,9 +13,9 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from nncompare.engines.registry import plugin
 from nncompare.errors import UsageError
 
-ENGINES = ("local", "dask", "spark")
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
 SOLVERS = ("adam", "sgd")
 PARTITIONS = ("shuffled", "stratified", "contiguous")
@@ -160,8 +160,7 @@ class JobSpec:
     train_samples: int | None = None
 
     def __post_init__(self):
-        if self.engine not in ENGINES:
-            raise UsageError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        plugin(self.engine)  # an engine this installation has: one line listing those it has, if not
         from nncompare.data import DATASETS
 
         if self.dataset not in DATASETS:

@@ -7,32 +7,21 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from nncompare.engines.registry import style as engine_style
 from nncompare.paper import load_seed_paper
-from nncompare.results import (
-    COMPONENTS,
-    Summary,
-    group_by,
-    job_group,
-    median,
-    paper_records,
-    series,
-    series_label,
-    steady_epoch_s,
-)
+from nncompare.results import COMPONENTS, Summary, group_by, job_group, paper_records, series, series_label
+from nncompare.steady import median, steady_epoch_s
 from nncompare.whatif import TERMS, fit
 
 _COMPONENT_COLORS = {
-    "start-up": "#7f7f7f",
-    "placement": "#bcbd22",
+    "startup": "#7f7f7f",
+    "place": "#bcbd22",
     "compute": "#1f77b4",
     "transfer": "#ff7f0e",
-    "averaging": "#2ca02c",
-    "scheduling/idle": "#d62728",
-    "evaluation": "#9467bd",
+    "average": "#2ca02c",
+    "other": "#d62728",
+    "evaluate": "#9467bd",
 }
-_ENGINE_MARKERS = {"local": "o", "dask": "s", "spark": "^"}
-_ENGINE_LINES = {"local": "-", "dask": "--", "spark": ":"}
-_ENGINE_SIZES = {"local": 9, "dask": 6.5, "spark": 4}  # engines that coincide stay visible
 
 
 def _style(records_of_series: list[dict], configs: list[str]) -> dict:
@@ -40,11 +29,12 @@ def _style(records_of_series: list[dict], configs: list[str]) -> dict:
     r = records_of_series[0]
     engine = r["engine"]
     config = series_label(r).split(" ", 1)[1]
+    look = engine_style(engine)  # marker, line and size by engine: engines that coincide stay visible
     return {
         "color": f"C{configs.index(config) % 10}",
-        "linestyle": _ENGINE_LINES.get(engine, "-"),
-        "marker": _ENGINE_MARKERS.get(engine, "o"),
-        "markersize": _ENGINE_SIZES.get(engine, 6),
+        "linestyle": look.linestyle,
+        "marker": look.marker,
+        "markersize": look.markersize,
     }
 
 
@@ -83,14 +73,15 @@ def _log_x_if_wide(ax, values):
 
 def _paper_panel(ax, value, ylabel):
     paper = load_seed_paper()
-    for engine, style in (("spark", "--"), ("dask", ":")):
+    for engine in dict.fromkeys(p.engine for p in paper):
+        look = engine_style(engine)
         for i, config in enumerate(dict.fromkeys(p.config for p in paper)):
             rows = sorted((p for p in paper if p.engine == engine and p.config == config), key=lambda p: p.epochs)
             ax.plot(
                 [p.epochs for p in rows],
                 [value(p) for p in rows],
-                style,
-                marker=_ENGINE_MARKERS[engine],
+                linestyle=look.linestyle,
+                marker=look.marker,
                 markersize=9 - 2.5 * i,
                 color=f"C{i}",
                 label=f"{engine} {config}",
@@ -209,7 +200,7 @@ def speedup_vs_workers(records, out: Path, plt) -> str:
         ax.plot(
             ws,
             by_w[w0] / np.array(list(by_w.values())),
-            marker=_ENGINE_MARKERS.get(key[0], "o"),
+            marker=engine_style(key[0]).marker,
             linestyle="",
             color=f"C{i % 10}",
             label=f"{key[0]} {key[1]}: measured",

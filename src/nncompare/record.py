@@ -19,7 +19,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from nncompare.engines.registry import record_packages
 from nncompare.errors import UsageError
+from nncompare.steady import steady_seconds
 
 PHASES = ("place", "compute", "transfer", "average", "evaluate", "other")
 RECORD_KEYS = (
@@ -40,23 +42,14 @@ RECORD_KEYS = (
     "machine",
     "commit",
 )
-_PACKAGES = (
-    "nncompare",
-    "numpy",
-    "scipy",
-    "scikit-learn",
-    "threadpoolctl",
-    "dask",
-    "distributed",
-    "pyspark",
-    "pyarrow",
-)
+#: The distributions every run depends on; each engine's plugin adds its own (``packages``).
+_PACKAGES = ("nncompare", "numpy", "scipy", "scikit-learn", "threadpoolctl")
 
 
 @functools.cache
 def versions() -> dict:
     found = {"python": platform.python_version()}
-    for name in _PACKAGES:
+    for name in (*_PACKAGES, *record_packages()):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -110,13 +103,11 @@ def commit() -> str | None:
 
 
 def steady_epoch(epoch_s: list[float], epoch_clocks: list[dict]) -> dict | None:
-    """The steady epoch (``results.steady_seconds``) in wall, driver CPU and load-corrected seconds.
+    """The steady epoch (:func:`nncompare.steady.steady_seconds`) in wall, driver CPU and load-corrected seconds.
 
     ``active_s`` is wall time less the run-queue delay on the driver and on each round's
     critical worker (``training.load_corrected_s``): the figure ``nncompare gate`` compares.
     """
-    from nncompare.results import steady_seconds
-
     if not epoch_s:
         return None
     return {

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from nncompare.engines.registry import record_packages
 from nncompare.explain import explain_markdown
 from nncompare.paper import citation_lines, load_seed_paper
 from nncompare.results import Summary, paper_records, summarize, topology_label
@@ -114,7 +115,7 @@ def environment_lines(records: list[dict]) -> list[str]:
             f"- machine: {m['hostname']}, {m['cpu']}, {m['cores']} cores, "
             f"{m['memory_bytes'] / 1024**3:.1f} GiB, {m.get('platform', '')}"
         )
-    keys = ("python", "nncompare", "numpy", "scikit-learn", "dask", "distributed", "pyspark")
+    keys = ("python", "nncompare", "numpy", "scikit-learn", *record_packages())
     for v in {json.dumps(r["versions"], sort_keys=True): r["versions"] for r in records}.values():
         lines.append(
             "- versions: "

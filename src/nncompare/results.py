@@ -3,45 +3,25 @@
 The report (markdown), the plots, the explanation and the what-if model all read records
 through this module, so they agree on what a configuration, a series and an epoch time are.
 
-The steady epoch of a run (:func:`steady_epoch_s`) is the **median of its epochs after the
-first**:
-
-* the first epoch pays one-off costs that the rest do not (scikit-learn initialising the
-  weights and its solver state, first allocations, warm-up of the engine's workers), so it
-  says how a run starts, not what another epoch costs;
-* timings come from a machine shared with other jobs: one epoch slowed by a neighbour, a
-  garbage collection or a retried Spark stage moves a mean but not a median;
-* a run that ran a single epoch has nothing else to offer, so its only epoch stands in
-  (warm-up included: it overstates the steady epoch, and says so by being alone).
-
-Repeats of one configuration are summarised by the median of their steady epochs
-(:attr:`Summary.epoch_s`).
+The steady epoch is :mod:`nncompare.steady`'s. Repeats of one configuration are summarised by
+the median of their steady epochs (:attr:`Summary.epoch_s`).
 """
 
 from __future__ import annotations
 
-import math
 import os
-import statistics
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from nncompare.errors import UsageError
 from nncompare.job import format_memory
-from nncompare.record import RECORD_KEYS, read_jsonl
+from nncompare.record import PHASES, RECORD_KEYS, read_jsonl
+from nncompare.steady import median, steady_epoch_s
 
-#: Components of a run's time, and the record fields (phases, or ``startup`` for startup_s) they come from.
-COMPONENTS = {
-    "compute": ("compute",),
-    "transfer": ("transfer",),
-    "averaging": ("average",),
-    "scheduling/idle": ("other",),
-    "evaluation": ("evaluate",),
-    "start-up": ("startup",),
-    "placement": ("place",),
-}
+#: The parts of a run's wall time: ``startup`` (the record's ``startup_s``), then its phases, by their record names.
+COMPONENTS = ("startup", *PHASES)
 
 
 def load_records(path: str | os.PathLike) -> list[dict]:
@@ -61,31 +41,10 @@ def load_records(path: str | os.PathLike) -> list[dict]:
     return valid
 
 
-def median(values: Iterable[float]) -> float:
-    """The median, or NaN when there are no values."""
-    values = list(values)
-    return statistics.median(values) if values else math.nan
-
-
-def after_first(values: Sequence):
-    """The values after the first (which pays one-off warm-up), or all of them when there is only one."""
-    return values[1:] or values
-
-
-def steady_seconds(values: Sequence[float]) -> float:
-    """Median of per-epoch (or per-round) seconds after the first; see the module's docstring."""
-    return median(after_first(values))
-
-
-def steady_epoch_s(record: dict) -> float:
-    """A run's steady epoch time: the median of its ``epoch_s`` after the first (the only one if it ran one)."""
-    return steady_seconds(record["epoch_s"])
-
-
 def component_seconds(record: dict) -> dict[str, float]:
     """Seconds of each of :data:`COMPONENTS` in one run."""
     phases = {**record["phases_s"], "startup": record["startup_s"]}
-    return {name: sum(phases.get(k, 0.0) for k in keys) for name, keys in COMPONENTS.items()}
+    return {name: phases.get(name, 0.0) for name in COMPONENTS}
 
 
 def job_group(record: dict) -> tuple:

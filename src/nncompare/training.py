@@ -169,7 +169,7 @@ class TrainingRun:
         self.train_samples = int(len(y))
         shards = make_shards(x, y, self.spec.topology.workers, self.spec.partition, self.spec.model.seed, pixels=pixels)
         self.rounds_per_epoch = rounds_per_epoch(self.spec, [len(s) for s in shards])
-        self.engine.place(shards, self.dataset.classes, self.rounds_per_epoch)
+        self.engine.place(shards, self.dataset.classes)
         self.placed = True
         self.phases["place"] += time.perf_counter() - start
         log.info(

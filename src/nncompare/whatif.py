@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nncompare.results import after_first, group_by, job_group
+from nncompare.results import group_by, job_group
+from nncompare.steady import after_first
 
 TERMS = ("compute", "transfer", "average", "idle")
 _PHASE_OF = {"compute": "compute", "transfer": "transfer", "average": "average", "idle": "other"}

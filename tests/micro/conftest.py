@@ -72,11 +72,11 @@ def dask_client():
     Package-scoped, so it is gone before the engine tests start theirs; closing it restores
     this process's environment, as the engine's close does.
     """
+    from nncompare.engines.dask import DaskSettings
     from nncompare.engines.dask.cluster import start_local
-    from nncompare.engines.options import EngineOptions
     from nncompare.job import Topology
 
-    cluster = start_local(Topology(workers=1, cores_per_worker=1), EngineOptions())
+    cluster = start_local(Topology(workers=1, cores_per_worker=1), DaskSettings())
     try:
         yield cluster.client
     finally:

@@ -31,6 +31,7 @@ import threading
 import numpy as np
 import pytest
 
+from nncompare.rounds import RoundPosition
 from nncompare.sockets import recv_into
 from nncompare.trainer import ShardTrainer
 
@@ -219,7 +220,7 @@ def test_round_trip(benchmark, round_trip, payload, weights):
 def test_epoch_compute(benchmark, shard, train_set, model_spec):
     """One epoch of the real trainer (adam, batch 200) on a 30,000-sample shard, one core."""
     trainer = ShardTrainer(0, shard.x, shard.y, train_set.classes, model_spec, cores=1)
-    start = trainer.train_round(None).weights  # builds the model and its optimiser, untimed
+    start = trainer.train_round(None, RoundPosition.of(1, 1)).weights  # builds the model and its optimiser, untimed
     benchmark.group = "compute: one epoch"
     benchmark.extra_info.update(
         data=train_set.source,
@@ -229,7 +230,7 @@ def test_epoch_compute(benchmark, shard, train_set, model_spec):
         batch_size=model_spec.batch_size,
         batches_per_epoch=math.ceil(len(shard) / model_spec.batch_size),
     )
-    update = benchmark.pedantic(trainer.train_round, args=(start,), rounds=5, warmup_rounds=0)
+    update = benchmark.pedantic(trainer.train_round, args=(start, RoundPosition.of(2, 1)), rounds=5, warmup_rounds=0)
 
     assert update.n_samples == len(shard) and update.epoch_end
     assert np.isfinite(update.weights).all() and not np.array_equal(update.weights, start)

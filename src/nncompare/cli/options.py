@@ -9,8 +9,8 @@ import sys
 import click
 
 from nncompare.data import DATASETS
-from nncompare.errors import UsageError
-from nncompare.job import ENGINES, PARTITIONS, JobSpec, ModelSpec, Topology, parse_memory
+from nncompare.engines.registry import engine_class, engine_names
+from nncompare.job import PARTITIONS, JobSpec, ModelSpec, Topology, parse_memory
 
 
 def _hidden(ctx, param, value):
@@ -32,7 +32,7 @@ data_dir_option = click.option(
 def job_options(func):
     """The flags that define a JobSpec (see :func:`spec_from_options`)."""
     options = [
-        click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True),
+        click.option("--engine", type=click.Choice(engine_names()), default="local", show_default=True),
         click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True),
         click.option(
             "--epochs",
@@ -96,8 +96,8 @@ def spec_from_options(o: dict) -> JobSpec:
     )
     if not o.get("cluster"):
         topology.check_fits_this_machine()
-    elif o["engine"] == "dask":
-        check_dask_address(o["cluster"])
+    else:
+        engine_class(o["engine"]).check_cluster(o["engine"], o["cluster"])  # before a client or JVM exists
     return JobSpec(
         dataset=o["dataset"],
         engine=o["engine"],
@@ -113,18 +113,6 @@ def spec_from_options(o: dict) -> JobSpec:
     )
 
 
-def check_dask_address(address: str) -> None:
-    """A malformed scheduler address, refused before a Client exists (a failed Client's __del__ waits 40 s)."""
-    try:
-        from distributed.comm.addressing import get_address_host_port
-    except ModuleNotFoundError:
-        return  # the engine says how to install its extra
-    try:
-        get_address_host_port(address)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"--cluster {address}: {exc}; write the scheduler's address as tcp://HOST:PORT") from None
-
-
 def finite_seconds(ctx, param, value):
     """click's FloatRange lets nan and inf through; a timeout must be a finite number of seconds."""
     if value is not None and not math.isfinite(value):
@@ -132,17 +120,56 @@ def finite_seconds(ctx, param, value):
     return value
 
 
-def parse_spark_conf(ctx, param, values) -> dict[str, str]:
-    """``--spark-conf KEY=VALUE`` (repeatable) as a dict; a later KEY wins, as in spark-submit."""
-    conf = {}
-    for value in values:
-        key, sep, setting = value.partition("=")
-        if not sep or not key.strip() or not key.strip().startswith("spark."):
-            raise click.BadParameter(
-                f"write KEY=VALUE with a Spark key, e.g. spark.sql.shuffle.partitions=4; got {value!r}"
-            )
-        conf[key.strip()] = setting
-    return conf
+def _flagged_settings() -> dict[str, tuple[str, object]]:
+    """``ENGINE_SETTING`` (the flag's parameter name) -> (engine, the settings field), for settings with a flag."""
+    from nncompare.engines.registry import plugins
+
+    return {
+        f"{name}_{f.name}": (name, f)
+        for name, plugin in plugins().items()
+        for f in plugin.setting_fields()
+        if f.metadata.get("flag")
+    }
+
+
+def engine_setting_options(func):
+    """Every registered engine's settings that declare a flag (``EnginePlugin.settings``), as options.
+
+    Each engine names its flags once, in its plugin; an engine installed from another package
+    brings its flags with it. :func:`engine_options` collects what was given.
+    """
+    from nncompare.engines.plugin import setting_kind
+    from nncompare.engines.registry import plugin
+
+    for param, (name, f) in reversed(list(_flagged_settings().items())):
+        flag = f.metadata["flag"]
+        kind = setting_kind(plugin(name).settings, f.name)
+        help_text = f"{f.metadata['help']} [{name} engine]"
+        if kind == "pairs":
+            option = click.option(flag, param, multiple=True, metavar="KEY=VALUE", help=help_text)
+        elif kind == "flag":
+            option = click.option(flag, param, is_flag=True, default=None, help=help_text)
+        else:
+            option = click.option(flag, param, type=float, default=None, metavar="SECONDS", help=help_text)
+        func = option(func)
+    return func
+
+
+def engine_options(params: dict, **common):
+    """EngineOptions from the environment and the engine flags in ``params`` (which it removes from them)."""
+    from nncompare.engines import EngineOptions
+    from nncompare.engines.plugin import parse_setting, setting_kind
+    from nncompare.engines.registry import plugin
+
+    values: dict[str, dict] = {}
+    for key, (engine, f) in _flagged_settings().items():
+        given = params.pop(key, None)
+        if given is None or given == ():
+            continue
+        kind = setting_kind(plugin(engine).settings, f.name)
+        value = given if kind == "flag" else parse_setting(kind, f.metadata["flag"], given)
+        values.setdefault(engine, {})[f.name] = value
+    return EngineOptions.from_environ(values=values, **common)
 
 
 def show_engine_events(*, verbose: bool, dashboard: bool) -> None:

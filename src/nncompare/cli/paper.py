@@ -13,11 +13,9 @@ import click
 from nncompare.cli.options import finite_seconds
 from nncompare.cli.sweep import GRID_AXES, base_spec, parse_engines, with_job_params
 from nncompare.data import DATASETS
+from nncompare.engines.registry import engine_for_address, engine_names, plugin
 from nncompare.errors import UsageError
-from nncompare.job import ENGINES
 from nncompare.record import check_writable_dir
-
-_SPARK_SCHEMES = ("spark://", "yarn", "k8s://", "local")
 
 
 def parse_clusters(values) -> dict[str, str]:
@@ -25,18 +23,16 @@ def parse_clusters(values) -> dict[str, str]:
     clusters = {}
     for value in values:
         engine, sep, address = value.partition("=")
-        if not sep or engine not in ENGINES:
+        if not sep or engine not in engine_names():
             address = value
-            if value.startswith("tcp://") or value.startswith("tls://"):
-                engine = "dask"
-            elif value.startswith(_SPARK_SCHEMES):
-                engine = "spark"
-            else:
+            engine = engine_for_address(value)
+            if engine is None:
                 raise UsageError(
-                    f"--cluster {value!r}: write dask=ADDRESS or spark=ADDRESS (or a tcp:// or spark:// address)"
+                    f"--cluster {value!r}: write ENGINE=ADDRESS (e.g. dask=tcp://host:8786) or an address whose "
+                    "scheme names its engine"
                 )
-        if engine == "local":
-            raise UsageError("the local engine runs in this process and takes no --cluster")
+        if not plugin(engine).cluster_schemes:
+            raise UsageError(f"the {engine} engine runs in this process and takes no --cluster")
         clusters[engine] = address
     return clusters
 
@@ -67,7 +63,7 @@ def available_engines(names: list[str], echo) -> tuple[list[str], dict[str, str]
 @click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True)
 @click.option(
     "--engines",
-    default=",".join(ENGINES),
+    default=",".join(engine_names()),
     show_default=True,
     help="Engines to run; those whose extra is missing are skipped with a note.",
 )
@@ -114,8 +110,9 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
     started = time.perf_counter()
     cluster_of = parse_clusters(clusters)
     wanted = parse_engines(engines)
-    if "local" in wanted and cluster_of and engines == ",".join(ENGINES):
-        wanted.remove("local")  # a cluster study: the local engine cannot run there
+    if cluster_of and engines == ",".join(engine_names()):
+        # a cluster study: engines that run only in this process cannot run there
+        wanted = [name for name in wanted if plugin(name).cluster_schemes]
     usable, skipped = available_engines(wanted, echo)
     if not usable:
         raise UsageError("none of the engines asked for can run here: " + "; ".join(skipped.values()))

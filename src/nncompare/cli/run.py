@@ -7,11 +7,17 @@ import sys
 
 import click
 
-from nncompare.cli.options import job_options, parse_spark_conf, show_engine_events, spec_from_options
+from nncompare.cli.options import (
+    engine_options,
+    engine_setting_options,
+    job_options,
+    show_engine_events,
+    spec_from_options,
+)
 from nncompare.interrupts import deferred, raise_if_interrupted
 from nncompare.job import format_memory
 from nncompare.record import append_jsonl, check_appendable
-from nncompare.results import steady_epoch_s
+from nncompare.steady import steady_epoch_s
 
 
 class EpochBar:
@@ -57,31 +63,21 @@ def summary(record: dict) -> str:
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Append the record to this JSON-lines file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the record alone on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option(
-    "--spark-conf",
-    "spark_conf",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=parse_spark_conf,
-    help="A Spark setting, applied after the engine's own (repeatable).",
-)
-@click.option("--dashboard", is_flag=True, help="Start the Spark UI or the Dask dashboard and print its URL.")
+@engine_setting_options
+@click.option("--dashboard", is_flag=True, help="Start the engine's own UI (Spark UI, Dask dashboard), print its URL.")
 @click.option("--verbose", "-v", is_flag=True, help="Log engine events: start, placement, rounds, recovery.")
-def run(out, as_json, quiet, spark_conf, dashboard, verbose, **options):
+def run(out, as_json, quiet, dashboard, verbose, **options):
     """Train one configuration and report time, accuracy and where the time went."""
-    from nncompare.engines import EngineOptions
     from nncompare.training import run_job
 
+    settings = engine_options(options, dashboard=dashboard)
     spec = spec_from_options(options)
-    engine_options = EngineOptions.from_environ(spark_conf=spark_conf, dashboard=dashboard)
     if out:
         check_appendable(out)
     show_engine_events(verbose=verbose, dashboard=dashboard)
     bar = EpochBar(spec.epochs, enabled=not quiet and sys.stderr.isatty())
     try:
-        record = run_job(
-            spec, data_dir=options["data_dir"], cluster=options["cluster"], progress=bar, options=engine_options
-        )
+        record = run_job(spec, data_dir=options["data_dir"], cluster=options["cluster"], progress=bar, options=settings)
     finally:
         bar.close()
     if out:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from nncompare.cli.options import finite_seconds, job_options, spec_from_options
+from nncompare.engines.registry import engine_names, plugin
 from nncompare.errors import UsageError
-from nncompare.job import ENGINES, parse_memory
+from nncompare.job import parse_memory
 from nncompare.record import check_appendable
 
 GRID_AXES = ("engine", "workers", "cores", "memory", "epochs")
@@ -51,9 +52,9 @@ def positive_ints(text: str, what: str) -> list[int]:
 
 def parse_engines(text: str) -> list[str]:
     engines = split_list(text, str, "--engines")
-    unknown = [e for e in engines if e not in ENGINES]
+    unknown = [e for e in engines if e not in engine_names()]
     if unknown:
-        raise UsageError(f"--engines: unknown engine {unknown[0]!r}; choose from {', '.join(ENGINES)}")
+        raise UsageError(f"--engines: unknown engine {unknown[0]!r}; choose from {', '.join(engine_names())}")
     return engines
 
 
@@ -71,7 +72,9 @@ def base_spec(options: dict, **axes):
     required=True,
     help="JSON-lines results file; configurations already in it are skipped.",
 )
-@click.option("--engines", default="local", show_default=True, help="Engines, comma separated (local,dask,spark).")
+@click.option(
+    "--engines", default="local", show_default=True, help=f"Engines, comma separated ({','.join(engine_names())})."
+)
 @click.option("--workers", default="1", show_default=True, help="Worker counts, comma separated.")
 @click.option("--cores", default="1", show_default=True, help="Cores per worker, comma separated.")
 @click.option("--memory", default="", help="Memory per worker, comma separated (e.g. 1g,2g); default: engine's choice.")
@@ -98,10 +101,13 @@ def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, clus
     from nncompare.sweep import completed, grid, run_sweep
 
     engine_list = parse_engines(engines)
-    if cluster and "local" in engine_list:
-        raise UsageError("the local engine runs in this process and takes no --cluster; choose --engines dask or spark")
+    for name in engine_list if cluster else ():
+        if not plugin(name).cluster_schemes:
+            raise UsageError(
+                f"the {name} engine runs in this process and takes no --cluster; leave it out of --engines"
+            )
     memories = split_list(memory, parse_memory, "--memory") if memory.strip() else [None]
-    base = base_spec(options, cluster=cluster)
+    base = base_spec(options, cluster=cluster, engine=engine_list[0])
     runs = grid(
         base,
         engines=engine_list,

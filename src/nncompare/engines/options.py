@@ -1,94 +1,62 @@
-"""How an engine behaves, apart from what the job is: timeouts, malloc policy, UIs, hooks.
+"""How engines behave, apart from what the job is: each engine's own settings, the UI, test hooks.
 
-One object, built where the CLI reads the environment (:meth:`EngineOptions.from_environ`),
-so no engine reads ``os.environ`` for its settings and every value is checked up front.
+One object, built where the CLI reads the environment and the flags
+(:meth:`EngineOptions.from_environ`), so no engine reads ``os.environ`` for its settings and
+every value is checked up front. Each engine's settings are its plugin's dataclass
+(:class:`~nncompare.engines.plugin.EnginePlugin`), kept here by engine name.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
-
-from nncompare.errors import UsageError
+from dataclasses import dataclass, field, replace
 
 #: Called in the worker, next to its shard, before each round: ``hook(shard, position)``.
 #: Tests pass one to inject faults; it must be picklable (it travels to Dask and Spark workers).
 RoundHook = Callable[[int, "object"], None]
 
-#: Environment variable -> option, for the options a user may set without a flag.
-ENVIRONMENT = {
-    "NNCOMPARE_DASK_TIMEOUT": "dask_timeout_s",
-    "NNCOMPARE_DASK_PIN_MALLOC": "pin_malloc",
-    "NNCOMPARE_SPARK_CONNECT_TIMEOUT": "connect_timeout_s",
-    "NNCOMPARE_SPARK_ROUND_TIMEOUT": "round_timeout_s",
-    "NNCOMPARE_SPARK_EXECUTOR_TIMEOUT": "executor_timeout_s",
-}
-_LONGEST_S = 7 * 24 * 3600.0
-
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Engine settings with their defaults; see the README's "Dask and Spark" section."""
+    """What every engine takes besides the job: the UI switch, the test hook, and per-engine settings."""
 
-    #: Dask: seconds to wait for a scheduler, for the expected workers, or for a replacement worker.
-    dask_timeout_s: float = 20.0
-    #: Dask, remote clusters: pin glibc's malloc thresholds in workers that run with MALLOC_TRIM_THRESHOLD_.
-    pin_malloc: bool = False
-    #: Dask, own cluster: keep the nanny's MALLOC_TRIM_THRESHOLD_ (only to measure what removing it saves).
-    keep_malloc_trim: bool = False
-    #: Spark: seconds for the barrier tasks to connect to the driver (at placement and after a retry).
-    connect_timeout_s: float = 300.0
-    #: Spark: seconds one round may take before its task counts as lost.
-    round_timeout_s: float = 600.0
-    #: Spark, cluster masters: seconds to wait for the executors to register.
-    executor_timeout_s: float = 180.0
-    #: Spark: extra ``--conf`` settings, applied after the engine's own.
-    spark_conf: Mapping[str, str] = field(default_factory=dict)
-    #: Start the Spark UI / the Dask dashboard (off by default: they cost CPU and ports).
+    #: Start the engine's own UI (the Spark UI, the Dask dashboard); off by default: they cost CPU and ports.
     dashboard: bool = False
     #: Runs in each worker before each round; tests inject faults with it.
     before_round: RoundHook | None = None
+    #: Engine name -> that engine's settings object (its plugin's dataclass); an engine not named gets its defaults.
+    settings: Mapping[str, object] = field(default_factory=dict)
 
-    def __post_init__(self):
-        for f in fields(self):
-            if f.name.endswith("_timeout_s"):
-                value = getattr(self, f.name)
-                if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= _LONGEST_S):
-                    raise UsageError(
-                        f"{f.name} must be a number of seconds between 0 and {_LONGEST_S:.0f}, got {value!r}"
-                    )
+    def settings_for(self, engine: str):
+        """The settings of ``engine``: the ones given, else its plugin's defaults (None if it has none)."""
+        if engine in self.settings:
+            return self.settings[engine]
+        from nncompare.engines.registry import plugin
+
+        return plugin(engine).default_settings()
 
     def with_(self, **changes) -> EngineOptions:
         return replace(self, **changes)
 
+    def with_settings(self, engine: str, **values) -> EngineOptions:
+        """These options with some of ``engine``'s settings changed (the others as they were)."""
+        return replace(self, settings={**self.settings, engine: replace(self.settings_for(engine), **values)})
+
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None, **overrides) -> EngineOptions:
-        """Options from ``NNCOMPARE_*`` variables (see :data:`ENVIRONMENT`), then ``overrides``."""
+    def from_environ(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        values: Mapping[str, Mapping[str, object]] | None = None,
+        **common,
+    ) -> EngineOptions:
+        """Every registered engine's settings from its ``NNCOMPARE_*`` variables, then ``values`` (engine ->
+        {setting: value}, from flags); ``common`` sets ``dashboard`` and ``before_round``."""
+        from nncompare.engines.registry import plugins
+
         environ = os.environ if environ is None else environ
-        values = {}
-        for name, option in ENVIRONMENT.items():
-            text = environ.get(name)
-            if text is None or text == "":
-                continue
-            values[option] = _parse_flag(name, text) if option == "pin_malloc" else _parse_seconds(name, text)
-        return cls(**{**values, **overrides})
-
-
-def _parse_seconds(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{name} must be a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= _LONGEST_S):
-        raise UsageError(f"{name} must be between 0 and {_LONGEST_S:.0f} seconds, got {text!r}")
-    return value
-
-
-def _parse_flag(name: str, text: str) -> bool:
-    if text.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise UsageError(f"{name} must be 1 or 0, got {text!r}")
+        values = values or {}
+        settings = {
+            name: p.settings_from(environ, values.get(name)) for name, p in plugins().items() if p.settings is not None
+        }
+        return cls(settings=settings, **common)

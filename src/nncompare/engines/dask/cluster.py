@@ -22,7 +22,6 @@ import dask
 from distributed import Client, LocalCluster
 
 from nncompare.engines.dask.worker import pin_malloc_thresholds, quiet_for_shutdown
-from nncompare.engines.options import EngineOptions
 from nncompare.errors import EngineError, UsageError
 from nncompare.interrupts import SIGNALS, deferred
 from nncompare.job import Topology, format_memory
@@ -34,7 +33,6 @@ logger = logging.getLogger(__name__)
 NANNY_MALLOC_TRIM_THRESHOLD = 65536
 #: The module our workers preload: it makes Ctrl-C the driver's to handle (``worker.dask_setup``).
 WORKER_PRELOAD = "nncompare.engines.dask.worker"
-SPARK_SCHEMES = ("spark", "yarn", "local", "k8s", "mesos")
 #: Seconds a TCP connect to a remote scheduler may take before it counts as unreachable: a
 #: Client against a closed port retries until its whole timeout is spent (20 s by default).
 REACH_S = 5.0
@@ -115,10 +113,10 @@ QUIET_LOOPS = {
 }
 
 
-def start_local(topology: Topology, options: EngineOptions) -> Cluster:
+def start_local(topology: Topology, settings, dashboard: bool = False) -> Cluster:
     """Our own cluster on 127.0.0.1: W worker processes (each under a nanny), C threads, memory M."""
     topology.check_fits_this_machine()
-    env = worker_environ(topology.cores_per_worker, options.keep_malloc_trim)
+    env = worker_environ(topology.cores_per_worker, settings.keep_malloc_trim)
     # The nanny prefers the parent's own environment over its config and spawned workers
     # inherit it: take these variables out of this process for the cluster's lifetime.
     # The nanny and Dask also write into os.environ; Cluster.close() restores it as it was.
@@ -128,9 +126,9 @@ def start_local(topology: Topology, options: EngineOptions) -> Cluster:
     memory = topology.memory_per_worker_bytes or "auto"
     # the dashboard (with the scheduler's other HTTP routes) on a free loopback port, never 8787;
     # without it the HTTP routes still need a port, so they get a free one too
-    dashboard = (
+    http = (
         {"dashboard_address": "127.0.0.1:0"}
-        if options.dashboard
+        if dashboard
         else {"dashboard_address": None, "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"}}
     )
     cluster = Cluster(_saved_environ=saved)
@@ -141,7 +139,7 @@ def start_local(topology: Topology, options: EngineOptions) -> Cluster:
         with dask.config.set(
             {
                 "distributed.nanny.pre-spawn-environ": env,
-                "distributed.worker.profile.enabled": options.dashboard,
+                "distributed.worker.profile.enabled": dashboard,
                 **QUIET_LOOPS,
             }
         ):
@@ -156,14 +154,14 @@ def start_local(topology: Topology, options: EngineOptions) -> Cluster:
                 scheduler_port=0,
                 silence_logs=logging.ERROR,
                 preload=[WORKER_PRELOAD],
-                **dashboard,
+                **http,
             )
             cluster.local.sync(_block_interrupts_in_loop_thread)
             cluster.local.scale(topology.workers)
             cluster.client = Client(cluster.local, set_as_default=False, direct_to_workers=True)
             # scale() creates the nannies asynchronously and each reads the config as it is
             # created: stay inside the config block until every worker is up
-            cluster.client.wait_for_workers(topology.workers, timeout=max(options.dask_timeout_s, 120.0))
+            cluster.client.wait_for_workers(topology.workers, timeout=max(settings.timeout_s, 120.0))
     except BaseException as exc:  # Ctrl-C too: no worker process or port may outlive a failed start
         cluster.close()
         if not isinstance(exc, Exception):
@@ -171,7 +169,7 @@ def start_local(topology: Topology, options: EngineOptions) -> Cluster:
         raise EngineError(
             f"could not start a local Dask cluster of {topology.workers} workers: {type(exc).__name__}: {exc}"
         ) from exc
-    if options.dashboard:
+    if dashboard:
         cluster.dashboard_url = cluster.local.dashboard_link or None
         if importlib.util.find_spec("bokeh") is None:
             cluster.warnings.append(
@@ -200,9 +198,9 @@ async def _block_interrupts_in_loop_thread() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
 
 
-def connect(address: str, topology: Topology, options: EngineOptions) -> Cluster:
+def connect(address: str, topology: Topology, settings, dashboard: bool = False) -> Cluster:
     """A client on the scheduler at ``address``, once its workers match ``topology``."""
-    limit = options.dask_timeout_s
+    limit = settings.timeout_s
     check_reachable(address, min(REACH_S, limit))
     try:
         client = Client(address, timeout=limit, set_as_default=False, direct_to_workers=True)
@@ -218,7 +216,7 @@ def connect(address: str, topology: Topology, options: EngineOptions) -> Cluster
             f"the Dask scheduler at {address} refused a client: {type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"
         ) from None
-    cluster = Cluster(client=client, dashboard_url=(client.dashboard_link or None) if options.dashboard else None)
+    cluster = Cluster(client=client, dashboard_url=(client.dashboard_link or None) if dashboard else None)
     try:
         check_topology(client, address, topology, limit)
     except BaseException:

@@ -59,16 +59,20 @@ class Placement:
 
 
 class DaskEngine(Engine):
-    name = "dask"
-    concurrent = True
+    @classmethod
+    def check_cluster(cls, name: str, address: str) -> None:
+        """A malformed scheduler address, refused before a Client exists (a failed Client's __del__ waits 40 s)."""
+        super().check_cluster(name, address)
+        from distributed.comm.addressing import get_address_host_port
+
+        try:
+            get_address_host_port(address)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"--cluster {address}: {exc}; write the scheduler's address as tcp://HOST:PORT") from None
 
     def __init__(self, spec, cluster: str | None = None, options=None):
-        if cluster and cluster.split("://")[0] in clusters.SPARK_SCHEMES:
-            raise UsageError(
-                f"--cluster {cluster} is a Spark master; the Dask engine needs a scheduler address like tcp://host:8786"
-            )
         super().__init__(spec, cluster, options)
-        if cluster and self.options.keep_malloc_trim:
+        if cluster and self.settings.keep_malloc_trim:
             raise UsageError(
                 "keep_malloc_trim applies to the engine's own cluster only; a remote cluster's "
                 "workers keep whatever their nannies set"
@@ -77,12 +81,10 @@ class DaskEngine(Engine):
         self.placements: dict[int, Placement] = {}
         self._shards: dict = {}
         self._classes = None
-        self._rounds_per_epoch = 1
         self._workers_at_start: dict = {}
         self._warnings: list[str] = []
         self._malloc_pinned: list[str] = []
         self._recoveries: list[dict] = []
-        self._round_stats: list[tuple[RoundPosition, dict]] = []
         self._counters_after_place: dict = {}  # address -> worker_counters(), read at the end of placement
         self._transitions_after_place: int | None = None
         self._placement_s: dict[int, float] = {}
@@ -96,15 +98,15 @@ class DaskEngine(Engine):
     def start(self) -> None:
         topo = self.spec.topology
         if self.cluster:
-            self._cluster = clusters.connect(self.cluster, topo, self.options)
+            self._cluster = clusters.connect(self.cluster, topo, self.settings, self.options.dashboard)
         else:
-            self._cluster = clusters.start_local(topo, self.options)
+            self._cluster = clusters.start_local(topo, self.settings, self.options.dashboard)
         self._workers_at_start = self.client.run(worker_facts)
         warnings, self._malloc_pinned = clusters.check_worker_environment(
             self.client,
             self._workers_at_start,
             topo.cores_per_worker,
-            pin=bool(self.cluster) and self.options.pin_malloc,
+            pin=bool(self.cluster) and self.settings.pin_malloc,
         )
         for message in self._cluster.warnings + warnings:
             self._warnings.append(message)
@@ -112,11 +114,11 @@ class DaskEngine(Engine):
 
     # -- placement ---------------------------------------------------------------------------
 
-    def place(self, shards, classes, rounds_per_epoch=1):
+    def place(self, shards, classes):
         addresses = self._live_workers()
         if not addresses:
             raise EngineError("the Dask cluster has no workers to place shards on")
-        self._classes, self._rounds_per_epoch = classes, rounds_per_epoch
+        self._classes = classes
         # the driver keeps every shard until close(), to re-place one whose worker is lost
         self._shards = {s.index: s for s in shards}
         pending = [self._submit_actor(s.index, addresses[i % len(addresses)]) for i, s in enumerate(shards)]
@@ -127,7 +129,7 @@ class DaskEngine(Engine):
         self._counters_after_place = self._run_quietly(worker_counters)
         self._transitions_after_place = self._settled_transitions(first, since)
 
-    def _submit_actor(self, shard: int, address: str, start_round: int = 0) -> tuple[Placement, float]:
+    def _submit_actor(self, shard: int, address: str) -> tuple[Placement, float]:
         """Scatter the shard to ``address`` (directly, not through the scheduler) and create its actor there."""
         started = time.perf_counter()
         data = self._shards[shard]
@@ -141,9 +143,7 @@ class DaskEngine(Engine):
             self._classes,
             self.spec.model,
             self.spec.topology.cores_per_worker,
-            self._rounds_per_epoch,
             self.options.before_round,
-            start_round,
             actor=True,
             workers=[address],
             allow_other_workers=False,
@@ -157,7 +157,7 @@ class DaskEngine(Engine):
             # the Actor handle binds to the current client as it is unpickled; direct_to_workers
             # then sends every call straight to its worker (no proxy hop through the scheduler)
             with self.client.as_current():
-                placement.actor = placement.future.result(timeout=max(self.options.dask_timeout_s, 60.0))
+                placement.actor = placement.future.result(timeout=max(self.settings.timeout_s, 60.0))
         except Exception as exc:
             raise EngineError(
                 f"could not place shard {placement.shard} on Dask worker {placement.address}: "
@@ -180,10 +180,10 @@ class DaskEngine(Engine):
                 results[i] = self._wait(self.placements[i], call)
             except WorkerLost as exc:
                 lost[i] = exc
-        recovery_start = time.perf_counter()
+        recovery_s = 0.0
         for i, exc in lost.items():
-            results[i] = self._recover(i, weights, position, exc)
-        recovery_s = time.perf_counter() - recovery_start if lost else 0.0
+            results[i], ready_s = self._recover(i, weights, position, exc)
+            recovery_s += ready_s
 
         order = sorted(results)
         stats = [results[i][1] for i in order]
@@ -195,7 +195,6 @@ class DaskEngine(Engine):
             "worker_minflt": [s["minflt"] for s in stats],
             "weights_bytes": int(weights.nbytes) if weights is not None else 0,
         }
-        self._round_stats.append((position, extra))
         return RoundResult(
             [results[i][0] for i in order], recovered_shards=sorted(lost), recovery_s=recovery_s, extra=extra
         )
@@ -224,17 +223,23 @@ class DaskEngine(Engine):
                 ) from None
 
     def _recover(self, shard: int, weights, position: RoundPosition, exc: WorkerLost):
-        """Re-place a lost shard, joining the epoch at ``position``, and train its round from ``weights``."""
+        """Re-place a lost shard and train its round from ``weights``, at ``position`` like its siblings.
+
+        Returns the round's result and the recovery seconds (``engines.base``): from noticing the
+        loss until the replacement was placed, summed over attempts; its training is not in them.
+        """
         lost = self.placements.pop(shard)
         dead = {lost.address}
-        start = time.perf_counter()
+        ready_s = 0.0
         for _ in range(MAX_REPLACEMENTS):
+            start = time.perf_counter()
             address = self._replacement_worker(dead, shard)
             if self._malloc_pinned:  # a restarted remote worker comes back with the nanny's environment
                 self.client.run(pin_malloc_thresholds, workers=[address])
             logger.warning("Dask worker %s was lost (%s); re-placing shard %d on %s", lost.address, exc, shard, address)
-            placement, started = self._submit_actor(shard, address, start_round=position.index)
+            placement, started = self._submit_actor(shard, address)
             self._finish_placement(placement, started)
+            ready_s += time.perf_counter() - start
             try:
                 result = self._wait(placement, self._call(placement, weights, position))
             except WorkerLost as again:
@@ -244,21 +249,21 @@ class DaskEngine(Engine):
                 continue
             self._recoveries.append(
                 {
-                    "shard": shard,
-                    "lost_worker": lost.address,
-                    "new_worker": address,
                     "round": position.number,
                     "epoch": position.epoch,
-                    "seconds": time.perf_counter() - start,
+                    "shards": [shard],
+                    "seconds": ready_s,
                     "reason": str(exc),
+                    "lost_worker": lost.address,
+                    "new_worker": address,
                 }
             )
-            return result
+            return result, ready_s
         raise EngineError(f"shard {shard} lost its Dask worker {MAX_REPLACEMENTS} times in a row; last: {exc}")
 
     def _replacement_worker(self, dead: set, shard: int) -> str:
         """A worker without a shard (a restarted one) if one comes within the timeout, else the least loaded."""
-        deadline = time.monotonic() + self.options.dask_timeout_s
+        deadline = time.monotonic() + self.settings.timeout_s
         while True:
             live = [a for a in self._live_workers() if a not in dead]
             busy = [p.address for i, p in self.placements.items() if i != shard]
@@ -342,10 +347,9 @@ class DaskEngine(Engine):
                     name: round(cpu - before["threads"].get(name, 0.0), 3) for name, cpu in after["threads"].items()
                 }
             workers[address]["shards"] = sorted(i for i, p in self.placements.items() if p.address == address)
-        return {
+        info = {
             "mode": mode,
             "scheduler": self.client.scheduler.address,
-            "dashboard_url": self._cluster.dashboard_url,
             "dask_version": dask.__version__,
             "distributed_version": distributed.__version__,
             "workers": workers,
@@ -368,17 +372,11 @@ class DaskEngine(Engine):
                 if transitions is not None and self._transitions_after_place is not None
                 else None
             ),
-            "worker_idle_s_per_epoch": self._per_epoch("worker_idle_s"),
-            "worker_minflt_per_epoch": self._per_epoch("worker_minflt"),
             "recoveries": list(self._recoveries),
         }
-
-    def _per_epoch(self, key: str) -> list[list]:
-        """Per epoch (from the rounds' positions), per shard: the sum of ``key`` over the epoch's rounds."""
-        epochs: dict[int, list] = {}
-        for position, extra in self._round_stats:
-            epochs.setdefault(position.epoch, []).append(extra[key])
-        return [np.sum(rows, axis=0).tolist() for _, rows in sorted(epochs.items())]
+        if self._cluster.dashboard_url:
+            info["dashboard_url"] = self._cluster.dashboard_url
+        return info
 
     def close(self) -> None:
         """Release the actors, then the client, then (ours only) the cluster; restore our environment."""

@@ -183,28 +183,14 @@ class ShardActor:
 
     Created once per shard on its worker (``actor=True``) from the scattered shard; after
     that each call carries only the weights and the round's position in, and the
-    :class:`ShardUpdate` out, plus the worker's own measurements of the call.
-
-    ``start_round`` > 0 makes a replacement for a lost actor join the epoch at that round,
-    so that it ends the epoch with its siblings (``ShardTrainer.resume_at``).
+    :class:`ShardUpdate` out, plus the worker's own measurements of the call. A replacement for
+    a lost actor is created the same way and joins the epoch at the position it is given.
     """
 
     def __init__(
-        self,
-        shard: int,
-        x: np.ndarray,
-        y: np.ndarray,
-        classes: np.ndarray,
-        spec,
-        cores: int,
-        rounds_per_epoch: int,
-        before_round=None,
-        start_round: int = 0,
+        self, shard: int, x: np.ndarray, y: np.ndarray, classes: np.ndarray, spec, cores: int, before_round=None
     ):
-        self.trainer = ShardTrainer(
-            shard, x, y, classes, spec, cores=cores, rounds_per_epoch=rounds_per_epoch, before_round=before_round
-        )
-        self.trainer.resume_at(start_round)
+        self.trainer = ShardTrainer(shard, x, y, classes, spec, cores=cores, before_round=before_round)
         self.nbytes = int(x.nbytes + y.nbytes)
         self._last_end: float | None = None
 

@@ -67,10 +67,8 @@ class SparkEngine(Engine):
 
     It runs on the SparkSession already active in this thread when there is one (and then
     leaves it running), otherwise it starts its own from the job's topology, applying
-    ``options.spark_conf`` after its own settings, and stops it in :meth:`close`.
+    its ``conf`` setting after its own settings, and stops it in :meth:`close`.
     """
-
-    name = "spark"
 
     def __init__(self, spec, cluster: str | None = None, options=None):
         super().__init__(spec, cluster, options)
@@ -82,7 +80,8 @@ class SparkEngine(Engine):
         self._conns = []
         self._stage: _Stage | None = None
         self._attempts = 0
-        self._failures: list[str] = []
+        self._recoveries: list[dict] = []
+        self._abandoned: list[str] = []
         self._shard_bytes: dict[int, int] = {}
         self._closed = False
 
@@ -96,29 +95,29 @@ class SparkEngine(Engine):
             if not self.cluster:
                 self.spec.topology.check_fits_this_machine()
             self.session = build_session(
-                self.spec, self.cluster, self.options.spark_conf, dashboard=self.options.dashboard, check_java=False
+                self.spec, self.cluster, self.settings.conf, dashboard=self.options.dashboard, check_java=False
             )
             self.owns_session = True
         sc = self.session.sparkContext
         if not is_local_master(sc.master):
-            wait_for_executors(sc, self.spec.topology.workers, self.options.executor_timeout_s)
+            wait_for_executors(sc, self.spec.topology.workers, self.settings.executor_timeout_s)
         self.driver_host = sc.getConf().get("spark.driver.host")
         # The barrier stage starts with the engine: its tasks (Python workers forked from the
         # daemon that has scikit-learn loaded) connect now and wait for their shards, so that
         # placement only moves data.
         self.service = WeightService(
-            self.driver_host, dict.fromkeys(range(self.spec.topology.workers)), io_timeout=self.options.round_timeout_s
+            self.driver_host, dict.fromkeys(range(self.spec.topology.workers)), io_timeout=self.settings.round_timeout_s
         )
         self._launch()
         self._await_tasks("starting the training tasks", may_restart=False, placed=False)
 
-    def place(self, shards, classes, rounds_per_epoch=1):
+    def place(self, shards, classes):
         if self.service is None:
             raise EngineError("start the Spark engine before placing shards")
         w = self.spec.topology.workers
         if sorted(s.index for s in shards) != list(range(w)):
             raise EngineError(f"{len(shards)} shards for {w} workers")
-        idle_s = max(self.options.round_timeout_s, 60.0)  # a task waits this long for the next round
+        idle_s = max(self.settings.round_timeout_s, 60.0)  # a task waits this long for the next round
         # uint8 pixels where the shard has them (the task's trainer scales them): a quarter of the bytes
         placements = {
             s.index: encode_placement(
@@ -129,7 +128,6 @@ class SparkEngine(Engine):
                     np.asarray(classes),
                     self.spec.model,
                     self.spec.topology.cores_per_worker,
-                    rounds_per_epoch,
                     idle_s,
                 )
             )
@@ -150,7 +148,7 @@ class SparkEngine(Engine):
             self.service.address,
             self.service.token,
             generation,
-            self.options.connect_timeout_s,
+            self.settings.connect_timeout_s,
             self.options.before_round,
         )
         # The shuffle after the barrier stage makes it a shuffle-map stage, which Spark may
@@ -191,7 +189,7 @@ class SparkEngine(Engine):
     def _await_tasks(self, what: str, may_restart: bool, placed: bool = True):
         """Wait until every shard has a placed task of the live barrier job (``placed=False``: a connected
         one); restart the job when a retry stalls."""
-        timeout = self.options.connect_timeout_s
+        timeout = self.settings.connect_timeout_s
         deadline = time.monotonic() + timeout
         wait = self.service.wait_ready if placed else self.service.wait_hello
         while True:
@@ -224,7 +222,7 @@ class SparkEngine(Engine):
     def _restart(self, reason: str) -> None:
         """Abandon the live barrier job (cancel its group, let its slots free up) and start a fresh one."""
         old = self._stage
-        self._failures.append(f"barrier job {old.generation} abandoned: {reason}")
+        self._abandoned.append(f"barrier job {old.generation}: {reason}")
         log.warning("abandoning Spark barrier job %d (%s); starting a fresh one", old.generation, reason)
         self.session.sparkContext.cancelJobGroup(old.group)
         old.thread.join(timeout=60)  # a new gang needs the slots the old one holds
@@ -235,16 +233,14 @@ class SparkEngine(Engine):
         if not self._conns:
             raise EngineError("place the shards before running rounds")
         frame = encode_round(position, weights)
-        lost: list[str] = []
+        lost = False
         recovery_s = 0.0
         while True:
-            start = time.perf_counter()
             try:
                 replies = self.service.run_round(self._conns, frame)
                 break
             except TaskLost as exc:
-                lost.append(f"round {position.number}: {exc}")
-                self._failures.append(lost[-1])
+                noticed = time.perf_counter()  # recovery starts here (engines.base): the wait that noticed is not in it
                 log.warning(
                     "Spark task lost in round %d (%s); waiting for Spark to retry the stage", position.number, exc
                 )
@@ -252,15 +248,24 @@ class SparkEngine(Engine):
                 self._conns = []
                 self._attempts += 1
                 self._conns = self._await_tasks(f"resuming round {position.number}", may_restart=True)
-                recovery_s += time.perf_counter() - start
+                seconds = time.perf_counter() - noticed
+                recovery_s += seconds
+                lost = True
+                # a barrier retry replaces every task of the stage, so every shard is recovered
+                self._recoveries.append(
+                    {
+                        "round": position.number,
+                        "epoch": position.epoch,
+                        "shards": sorted(c.partition for c in self._conns),
+                        "seconds": seconds,
+                        "reason": str(exc),
+                    }
+                )
         replies.sort(key=lambda r: r.update.shard)
         extra = {
             "wire_s": [r.rtt_s - r.update.compute_s for r in replies],
             "task_overhead_s": [r.task_overhead_s for r in replies],
         }
-        if lost:
-            extra["task_failures"] = lost
-        # a barrier retry replaces every task of the stage, so every shard was recovered
         recovered = sorted(c.partition for c in self._conns) if lost else []
         return RoundResult([r.update for r in replies], recovered_shards=recovered, recovery_s=recovery_s, extra=extra)
 
@@ -288,6 +293,7 @@ class SparkEngine(Engine):
         info = {
             "mode": "one barrier stage of long-lived tasks; weights over the driver's socket service",
             "owns_session": self.owns_session,
+            "warnings": [],
         }
         if self.session is not None:
             sc = self.session.sparkContext
@@ -296,7 +302,6 @@ class SparkEngine(Engine):
                 master=sc.master,
                 app_id=sc.applicationId,
                 spark_version=sc.version,
-                ui_url=sc.uiWebUrl,
                 driver_host=conf.get("spark.driver.host"),
                 settings={
                     k: conf.get(k, None)
@@ -310,6 +315,8 @@ class SparkEngine(Engine):
                 },
                 memory_honoured=not is_local_master(sc.master),
             )
+            if sc.uiWebUrl and self.options.dashboard:
+                info["dashboard_url"] = sc.uiWebUrl
         if self.java is not None:
             info["java"] = self.java.version_line
         if self.service is not None:
@@ -318,19 +325,19 @@ class SparkEngine(Engine):
                 service=f"{self.service.host}:{self.service.port}",
                 barrier_stage_attempts=self._attempts,
                 barrier_jobs=self._stage.generation if self._stage else 0,
-                task_failures=list(self._failures),
+                barrier_jobs_abandoned=list(self._abandoned),
+                recoveries=list(self._recoveries),
                 connections_accepted=stats.accepted,
                 connections_rejected=stats.rejected,
                 rejections=list(stats.rejections),
                 stale_connections=stats.stale,
-                tasks=[
-                    {
-                        "shard": c.partition,
+                placement={
+                    str(c.partition): {
                         "worker": c.worker,
-                        "place_s": c.place_s,
                         "bytes": self._shard_bytes.get(c.partition),
+                        "seconds": c.place_s,
                     }
-                    for c in self._conns
-                ],
+                    for c in sorted(self._conns, key=lambda c: c.partition)
+                },
             )
         return info

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from nncompare.job import ModelSpec
+from nncompare.rounds import RoundPosition, ShardUpdate
 from nncompare.sockets import recv_into
-from nncompare.trainer import RoundPosition, ShardUpdate
 
 MAGIC = b"NNC2"
 HEADER = struct.Struct("!4sIQ")
@@ -159,7 +159,6 @@ class Placement:
     classes: np.ndarray
     model: ModelSpec
     cores: int
-    rounds_per_epoch: int
     #: how long a task waits for the driver's next message before it gives up
     idle_timeout_s: float
 
@@ -174,7 +173,6 @@ def encode_placement(p: Placement) -> tuple[dict, list]:
         "shard": int(p.shard),
         "model": model,
         "cores": int(p.cores),
-        "rounds_per_epoch": int(p.rounds_per_epoch),
         "idle_timeout_s": float(p.idle_timeout_s),
         "x": {"shape": list(x.shape), "dtype": x.dtype.str},
         "y": {"shape": list(y.shape), "dtype": y.dtype.str},
@@ -198,7 +196,6 @@ def decode_placement(meta: dict, payload: np.ndarray) -> Placement:
             classes,
             ModelSpec(**meta["model"]),
             int(meta["cores"]),
-            int(meta["rounds_per_epoch"]),
             float(meta["idle_timeout_s"]),
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -56,7 +56,6 @@ def serve_shard(address: tuple[str, int], hello: Hello, connect_timeout: float =
             place.classes,
             place.model,
             cores=place.cores,
-            rounds_per_epoch=place.rounds_per_epoch,
             before_round=before_round,
         )
         sock.settimeout(place.idle_timeout_s)
@@ -73,9 +72,6 @@ def serve_shard(address: tuple[str, int], hello: Hello, connect_timeout: float =
                 break
             t_recv = time.perf_counter()
             position, weights = decode_round(expect(meta, "round"), data)
-            if rounds == 0 and position.index:
-                # a replacement task joins mid-epoch: it must end the epoch when its siblings do
-                trainer.resume_at(position.index)
             update = trainer.train_round(weights, position)
             rounds += 1
             meta, buffers = encode_update(update, time.perf_counter() - t_recv - update.compute_s)

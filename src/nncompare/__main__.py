@@ -1,0 +1,14 @@
+"""``python -m nncompare`` and the ``nncompare`` script: signals are handled from the first moment, then the CLI."""
+
+from nncompare.interrupts import install_early
+
+
+def main() -> None:
+    install_early()  # before the imports (seconds: numpy, click), so a Ctrl-C then is one line too
+    from nncompare.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()
