@@ -21,6 +21,7 @@ from nncompare.data import locate
 from nncompare.errors import NNCompareError
 from nncompare.idx import read_images, read_labels
 from nncompare.job import ModelSpec
+from nncompare.rounds import RoundPosition
 from nncompare.trainer import ShardTrainer
 
 
@@ -41,11 +42,11 @@ def main() -> int:
     y = read_labels(files["train_labels"])[: args.samples]
     trainers = {cores: ShardTrainer(0, x, y, np.arange(10), ModelSpec(), cores=cores) for cores in (1, 2)}
     for trainer in trainers.values():
-        trainer.train_round(None)  # initialisation, left out
+        trainer.train_round(None, RoundPosition.of(1, 1))  # initialisation, left out
     walls, threads = {1: [], 2: []}, {1: [], 2: []}
     for i in range(args.rounds):
         for cores in (2, 1) if i % 2 == 0 else (1, 2):
-            update = trainers[cores].train_round(trainers[cores].flat.copy())
+            update = trainers[cores].train_round(trainers[cores].flat.copy(), RoundPosition.of(i + 2, 1))
             walls[cores].append(update.compute_s)
             threads[cores].append(update.compute_threads)
     for cores in (1, 2):
