@@ -28,9 +28,8 @@ WORKERS, CORES, MEMORY = 2, 1, "2g"
 EPOCHS = 8  # timed per sample, after one warm-up epoch: cheap next to the sample's start-up
 # Samples per commit, one per round. Four pairs: with the median of an even count the load must
 # land on the head's samples and not the base's in three pairs of four to raise a false alarm, and
-# a slowdown is missed only if the load favours it in three of four (docs/benchmarks.md). Each
-# sample pays a process, a cluster start and a placement epoch: the default gate took 8 min with
-# 3 rounds of 5 epochs on this machine when quiet (docs/benchmarks.md has the figures for 4 x 8).
+# a slowdown is missed only if the load favours it in three of four. Each sample pays a process, a
+# cluster start and a placement epoch (docs/evidence.md has the gate's durations).
 ROUNDS = 4
 
 _RUN = None  # the sample's TrainingRun

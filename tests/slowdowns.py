@@ -4,7 +4,7 @@
 class a wrapper of its ``run_round`` that, after each round, spends ``fraction`` of the round's
 wall time more: ``cpu`` spins the driver's thread (for the local engine that is also the
 worker's), ``wait`` sleeps. Used by tests/test_gate.py and for the hand-run proofs in
-docs/benchmarks.md; never imported by the project.
+docs/evidence.md; never imported by the project.
 """
 
 from __future__ import annotations

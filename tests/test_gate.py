@@ -1,7 +1,7 @@
 """``nncompare gate``: refuses what it cannot compare, judges paired samples, test errors and
 broken benchmarks with their own exit codes, and, on real builds of both commits in asv's
 virtualenv, fails a commit whose Dask rounds wait 50 % longer and whose trainers hold BLAS to one thread
-(the 20 % proofs are by hand: docs/benchmarks.md)."""
+(the 20 % proofs are by hand: docs/evidence.md)."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def test_gate_on_real_builds_fails_dask_rounds_that_wait_50_percent_longer(tmp_p
     time, and a wait of half a round, so that the verdict does not hang on the load beside CI: a
     20 % Dask wait measured x1.10 beside other jobs once and passed. The 20 % cases of every
     engine and kind were run by hand, with the default gate over every engine
-    (docs/benchmarks.md).
+    (docs/evidence.md).
     """
     pytest.importorskip("asv")
     pytest.importorskip("distributed")

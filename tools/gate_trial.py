@@ -10,7 +10,7 @@ holds them all. ``--burn ON OFF`` runs two CPU-spinning processes for ON seconds
 seconds, over and over, beside the gate: the load that comes and goes. The gate's output goes to
 ``NAME.log`` in the work directory; one JSON line with the exit code, the verdict lines, the time
 taken and the load averages seen goes to stdout and to ``NAME.json``. Used for the hand-run rows
-of docs/benchmarks.md; exits with the gate's own exit code.
+of docs/evidence.md; exits with the gate's own exit code.
 """
 
 from __future__ import annotations

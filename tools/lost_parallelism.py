@@ -6,7 +6,7 @@ Two ``ShardTrainer``s on the same Fashion-MNIST shard (the quick grid's 784-100-
 1 core and one given 2, train in alternating order (1, 2 then 2, 1, ...). It prints each one's
 ``partial_fit`` wall times and threads that computed, and the median ratio 1-thread / 2-thread:
 how much slower a commit that holds BLAS to one thread would make a worker given two cores. That
-figure is why the gate counts idle cores instead of timing them (docs/benchmarks.md).
+figure is why the gate counts idle cores instead of timing them (docs/evidence.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A thread's run-queue delay (time it was ready to run but had no CPU) is the second field of
 ``/proc/thread-self/schedstat``, in nanoseconds. Wall time minus that delay is almost as
 steady under load as CPU time, yet it still counts sleeps, locks and socket waits; that is
-what makes it the measure a gate can trust on a busy machine (``docs/benchmarks.md``).
+what makes it the measure a gate can trust on a busy machine (``docs/evidence.md``).
 """
 
 from __future__ import annotations

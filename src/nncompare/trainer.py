@@ -20,9 +20,8 @@ from nncompare.rounds import RoundPosition, ShardUpdate
 
 #: Set in every worker process an engine starts (Dask's nannies, Spark's executors) before numpy
 #: is imported. numpy asks the kernel for transparent huge pages for arrays of 4 MB or more; on
-#: this project's VMs a fresh huge page sometimes costs far more than 512 small ones (scaling a
-#: 30k-image shard to float32: 0.15-0.38 s in some fresh processes, 0.07-0.09 s with small pages
-#: every time), while a steady epoch ran the same either way (docs/benchmarks.md, issue 13).
+#: some VMs a fresh huge page costs far more than 512 small ones, which made placing a shard slow
+#: at random, while a steady epoch ran the same either way.
 WORKER_ENV = {"NUMPY_MADVISE_HUGEPAGE": "0"}
 
 _controller: ThreadpoolController | None = None

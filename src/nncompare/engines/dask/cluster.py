@@ -101,10 +101,9 @@ class Cluster:
 #: Periodic callbacks of our own cluster's event loops, made rarer. The scheduler and both
 #: nannies share the driver's loop thread, and each worker has its own; by default every one of
 #: them wakes every 20 ms (the blocked-loop tick), the workers every 100 ms (memory monitor) and
-#: the scheduler every second (work stealing, which actors pinned to workers never need). With
-#: two busy processes beside a run, the driver process's threads other than the training thread
-#: waited 0.10-0.20 s for a CPU per 0.44 s epoch at the defaults, and 0.02-0.035 s with these
-#: (/tmp-free probe in docs/benchmarks.md); every wake-up also takes a core from the training.
+#: the scheduler every second (work stealing, which actors pinned to workers never need). On a
+#: busy machine every wake-up takes a core from the training and makes the driver's own threads
+#: wait for a CPU.
 QUIET_LOOPS = {
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
