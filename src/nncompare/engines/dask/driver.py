@@ -19,17 +19,16 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import dask  # without the [dask] extra, engines/__init__ turns this ImportError into an install hint
+import dask  # without the [dask] extra, EnginePlugin.load turns this ImportError into an install hint
 import distributed
 import numpy as np
 
 from nncompare.engines.base import Engine, RoundPosition, RoundResult
 from nncompare.engines.dask import cluster as clusters
+from nncompare.engines.dask.counters import TrainingCounters
 from nncompare.engines.dask.worker import (
     ShardActor,
     pin_malloc_thresholds,
-    scheduler_transitions,
-    worker_counters,
     worker_facts,
 )
 from nncompare.errors import EngineError, UsageError
@@ -38,8 +37,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between liveness checks while a round is running.
 POLL_S = 1.0
-#: Seconds between two readings of the scheduler's transition count that must agree.
-SETTLE_S = 0.05
 #: How many times one lost shard is re-placed before the run gives up.
 MAX_REPLACEMENTS = 3
 
@@ -85,8 +82,7 @@ class DaskEngine(Engine):
         self._warnings: list[str] = []
         self._malloc_pinned: list[str] = []
         self._recoveries: list[dict] = []
-        self._counters_after_place: dict = {}  # address -> worker_counters(), read at the end of placement
-        self._transitions_after_place: int | None = None
+        self._counters = TrainingCounters()
         self._placement_s: dict[int, float] = {}
 
     @property
@@ -124,10 +120,7 @@ class DaskEngine(Engine):
         pending = [self._submit_actor(s.index, addresses[i % len(addresses)]) for i, s in enumerate(shards)]
         for placement, started in pending:
             self._finish_placement(placement, started)
-        # the baselines of the training's counters; the workers' are read while the scheduler's settles
-        first, since = self._scheduler_transitions(), time.monotonic()
-        self._counters_after_place = self._run_quietly(worker_counters)
-        self._transitions_after_place = self._settled_transitions(first, since)
+        self._counters.start(self.client)  # the baselines of what training costs
 
     def _submit_actor(self, shard: int, address: str) -> tuple[Placement, float]:
         """Scatter the shard to ``address`` (directly, not through the scheduler) and create its actor there."""
@@ -286,44 +279,13 @@ class DaskEngine(Engine):
                 f"lost the Dask scheduler{' at ' + self.cluster if self.cluster else ''}: {type(exc).__name__}: {exc}"
             ) from None
 
-    def _run_quietly(self, function) -> dict:
-        """``Client.run(function)`` on every worker; {} when one is lost meanwhile (only a figure is missed)."""
-        try:
-            return self.client.run(function)
-        except Exception:
-            return {}
-
-    def _settled_transitions(self, last: int | None, since: float, limit_s: float = 2.0) -> int | None:
-        """The scheduler's transition count once the scattered futures' releases have landed.
-
-        The client releases those keys asynchronously (batched messages), so the count read
-        right after placement can still grow by a few forget transitions that belong to it:
-        read again at least ``SETTLE_S`` after the reading ``last`` taken at ``since``
-        (``time.monotonic``) until two agree.
-        """
-        deadline = since + limit_s
-        while last is not None and time.monotonic() < deadline:
-            time.sleep(max(0.0, since + SETTLE_S - time.monotonic()))
-            since, now = time.monotonic(), self._scheduler_transitions()
-            if now == last:
-                break
-            last = now
-        return last
-
-    def _scheduler_transitions(self) -> int | None:
-        try:
-            return self.client.run_on_scheduler(scheduler_transitions)
-        except Exception:  # a scheduler that refuses run_on_scheduler only costs us this one figure
-            return None
-
     # -- record and shutdown -----------------------------------------------------------------
 
     def describe(self) -> dict:
         mode = "remote" if self.cluster else "local-cluster"
         if self.client is None:
             return {"mode": mode}
-        transitions = self._scheduler_transitions()
-        counters = self._run_quietly(worker_counters)
+        during, transitions = self._counters.during_training(self.client)
         addresses = set(self._workers_at_start) | {p.address for p in self.placements.values()}
         replacements = addresses - set(self._workers_at_start)
         if replacements:  # workers that joined to take a lost shard
@@ -337,15 +299,7 @@ class DaskEngine(Engine):
             workers[address] = {
                 k: facts.get(k) for k in ("pid", "host", "nthreads", "memory_limit", "env", "blas_threads")
             }
-            before, after = self._counters_after_place.get(address), counters.get(address)
-            if before is not None and after is not None:
-                was, now = before["traffic"], after["traffic"]
-                if was.get("received") is not None and now.get("received") is not None:
-                    workers[address]["tcp_bytes_received_during_training"] = now["received"] - was["received"]
-                    workers[address]["tcp_bytes_sent_during_training"] = now["sent"] - was["sent"]
-                workers[address]["thread_cpu_s_during_training"] = {
-                    name: round(cpu - before["threads"].get(name, 0.0), 3) for name, cpu in after["threads"].items()
-                }
+            workers[address].update(during.get(address, {}))
             workers[address]["shards"] = sorted(i for i, p in self.placements.items() if p.address == address)
         info = {
             "mode": mode,
@@ -367,11 +321,7 @@ class DaskEngine(Engine):
                 }
                 for i, p in sorted(self.placements.items())
             },
-            "scheduler_transitions_during_training": (
-                transitions - self._transitions_after_place
-                if transitions is not None and self._transitions_after_place is not None
-                else None
-            ),
+            "scheduler_transitions_during_training": transitions,
             "recoveries": list(self._recoveries),
         }
         if self._cluster.dashboard_url:
