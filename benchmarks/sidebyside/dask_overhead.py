@@ -21,22 +21,21 @@ import os
 import sys
 import time
 
+from jobs import side_by_side_job  # beside this script
+
 from nncompare.steady import steady_epoch_s, steady_seconds
 
 MB = 1024**2
 
 
 def spec_for(engine: str, args):
-    from nncompare.job import JobSpec, ModelSpec, Topology
-
-    return JobSpec(
+    return side_by_side_job(
+        engine,
         dataset=args.dataset,
-        engine=engine,
         epochs=args.epochs,
-        convergence_stop=False,
+        workers=args.workers,
+        cores=args.cores,
         train_samples=args.train_samples,
-        model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
-        topology=Topology(workers=args.workers, cores_per_worker=args.cores),
     )
 
 

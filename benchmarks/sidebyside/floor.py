@@ -30,6 +30,8 @@ import os
 import statistics
 import sys
 
+from jobs import side_by_side_job  # beside this script
+
 #: Issue 13's targets: steady epoch over the floor epoch, placement seconds, start-up over bare.
 EPOCH_TARGET = 1.10
 PLACE_TARGET_S = 0.5
@@ -41,16 +43,7 @@ def load_1min() -> float:
 
 
 def spec_for(engine: str, args):
-    from nncompare.job import JobSpec, ModelSpec, Topology
-
-    return JobSpec(
-        dataset=args.dataset,
-        engine=engine,
-        epochs=args.epochs,
-        convergence_stop=False,
-        model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
-        topology=Topology(workers=args.workers, cores_per_worker=1),
-    )
+    return side_by_side_job(engine, dataset=args.dataset, epochs=args.epochs, workers=args.workers)
 
 
 def engine_figures(record: dict) -> dict:

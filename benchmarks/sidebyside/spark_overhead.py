@@ -35,11 +35,11 @@ import sys
 import time
 
 import numpy as np
+from jobs import side_by_side_job  # beside this script
 
 from nncompare.averaging import average_weights
 from nncompare.data import load_dataset
 from nncompare.engines.spark.session import build_session, stop_session
-from nncompare.job import JobSpec, ModelSpec, Topology
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import machine, versions
@@ -173,14 +173,7 @@ def main(argv=None):
 
     load_before = os.getloadavg()
     dataset = load_dataset("fashion-mnist", data_dir=args.data_dir)
-    spec = JobSpec(
-        dataset="fashion-mnist",
-        engine="spark",
-        epochs=args.epochs,
-        convergence_stop=False,
-        model=ModelSpec(hidden_layer_sizes=(100,), batch_size=200),
-        topology=Topology(workers=args.workers, cores_per_worker=1),
-    )
+    spec = side_by_side_job("spark", dataset="fashion-mnist", epochs=args.epochs, workers=args.workers)
     shards = make_shards(dataset.x_train, dataset.y_train, spec.topology.workers, spec.partition, spec.model.seed)
 
     t = time.perf_counter()
