@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from test_results import record, with_spec
 
@@ -102,3 +104,29 @@ def test_the_too_small_verdict_is_judged_on_steady_epochs_with_repeats():
     assert check_too_small(runs(2, 0.3)).verdict == "not tested"  # one worker count
     parts = steady_parts(slower[0])
     assert parts["compute"] == pytest.approx(0.8 * 0.3) and parts["transfer"] == pytest.approx(0.1 * 0.3)
+
+
+@pytest.mark.slow
+def test_explain_on_one_short_run_per_engine_asks_for_repeats(digits, tmp_path, capsys):
+    """The issue's case on real engines: one 2-epoch run each, start-up most of the time, no verdict without repeats."""
+    from nncompare.cli import main
+    from nncompare.engines.registry import plugins
+    from nncompare.job import JobSpec, ModelSpec, Topology
+    from nncompare.record import append_jsonl
+    from nncompare.training import run_job
+
+    results = tmp_path / "one-each.jsonl"
+    model = ModelSpec(hidden_layer_sizes=(16,), batch_size=64)
+    for engine in plugins():
+        spec = JobSpec(dataset="digits", engine=engine, epochs=2, model=model, topology=Topology(workers=2))
+        append_jsonl(results, {**run_job(spec, dataset=digits), "repeat": 0})
+    main(["explain", str(results), "--json"])
+    found = {f["claim"].split(" (")[0]: f for f in json.loads(capsys.readouterr().out)["findings"]}
+    speed = next(f for claim, f in found.items() if "trains faster than" in claim)
+    sooner = next(f for claim, f in found.items() if "reaches a trained model sooner" in claim)
+    for finding in (speed, sooner):
+        assert finding["verdict"] == UNSETTLED and "3 repeats of each (have 1 and 1)" in finding["detail"]
+        (comparison,) = finding["comparisons"]
+        assert all(side["runs"] == 1 for side in comparison["sides"].values())
+    assert "runs of at least 3 epochs" in speed["detail"]  # two epochs leave one steady epoch
+    assert sooner["comparisons"][0]["decided_by"].startswith("start-up")  # the engines' start, not training

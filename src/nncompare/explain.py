@@ -213,7 +213,7 @@ def check_too_small(records: list[dict]) -> Finding:
             continue
         c = compare((f"W={lo}", f"W={hi}"), (by_w[lo], by_w[hi]), steady=True)
         comparisons.append(c)
-        evidence += [line, f"{label}, {c.text(settle=False)}"]
+        evidence += [line, f"{label}, {c.text()}"]
         verdicts[label] = UNSETTLED if c.verdict != CLEAR else ("refuted" if c.faster == 1 else "supported")
     if not groups:
         return Finding(claim, "not tested", "no job was run at two or more worker counts", evidence)

@@ -132,7 +132,10 @@ def topology_label(r: dict, parts: Iterable[str] = TOPOLOGY, paper: bool = True)
         parts.remove("memory_per_worker_bytes")  # the engine's default memory goes without saying
     memory = format_memory(mem).replace(" ", "") if mem else "memory auto"
     if len(parts) == 1:  # one part alone reads better in words
-        words = {"workers": f"{w} workers", "cores_per_worker": f"{c} core{'s' if c != 1 else ''} per worker"}
+        words = {
+            "workers": f"{w} worker{'s' if w != 1 else ''}",
+            "cores_per_worker": f"{c} core{'s' if c != 1 else ''} per worker",
+        }
         text = words.get(parts[0], f"{memory} per worker")
     else:
         shown = {"workers": f"{w}w", "cores_per_worker": f"{c}c", "memory_per_worker_bytes": memory}
