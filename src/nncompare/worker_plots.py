@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from nncompare.figure_style import HEADLINE, NotDrawn, legend, looks, median_range, new_figure, subtitle
-from nncompare.results import STOPPING, TOPOLOGY, WORKER_AXIS, Series, common, series
+from nncompare.results import STOPPING, TOPOLOGY, WORKER_AXIS, Series, common, group_by, series
 from nncompare.steady import median, steady_epoch_s
 from nncompare.whatif import TERMS, fit
 
@@ -52,7 +52,12 @@ def speedup_vs_workers(records, plt):
         (r["machine"]["cores"], r["cores_per_worker"]) for ser in found for r in ser.records if not r.get("cluster")
     }
     over = sorted({c for c, per in cores if top * per > c})
-    notes = ["points: median of repeats, bars: their range"]
+    counts = [len(rs) for ser in found for rs in group_by(ser.records, lambda r: r["workers"]).values()]
+    notes = [
+        "points: median of repeats, bars: their range"
+        if max(counts) > 1
+        else "one run per point: no repeats, so no spread is shown"
+    ]
     if over:
         notes.append(
             f"the machine had {' or '.join(map(str, over))} cores, fewer than the workers' cores: "
