@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
+from nncompare.breakdown import breakdown
 from nncompare.cli import main
-from nncompare.explain import breakdown, check_convergence_plateau, check_identical_accuracy, findings
+from nncompare.explain import check_convergence_plateau, check_identical_accuracy, findings
 from nncompare.job import Topology
 from nncompare.paper import GIB, load_seed_paper, paper_configs, paper_epochs, scale_to_machine
 from nncompare.record import append_jsonl
@@ -63,10 +64,12 @@ def records(digits):
 
 
 def test_breakdown_shares_add_up_and_local_runs_one_shard_at_a_time(records):
-    b = breakdown(records)["local"]
-    assert sum(b["share"].values()) == pytest.approx(1.0)
-    assert b["epochs"] == sum(r["epochs_run"] for r in records)
-    assert 0.5 < b["concurrency"] <= 1.05  # the local engine trains shards one after another
+    rows = breakdown(records)
+    assert len(rows) == len(records)  # one row per configuration: these runs have no repeats
+    for b in rows:
+        assert sum(b["share"].values()) == pytest.approx(1.0)
+        assert 0.5 < b["concurrency"] <= 1.05  # the local engine trains shards one after another
+    assert len({b["label"] for b in rows}) == len(rows)  # each row named by what differs
 
 
 def test_identical_accuracy_verdict_follows_the_records(records):
@@ -82,7 +85,7 @@ def test_convergence_verdict_uses_epochs_run(records):
     assert early and finding.verdict.startswith(("supported", "partly"))
     assert any(f"epoch {min(r['epochs_run'] for r in early)}" in e for e in finding.evidence)
     capped = [r for r in records if not r["stopped_early"]]
-    assert check_convergence_plateau(capped).verdict == "not tested here"
+    assert check_convergence_plateau(capped).verdict == "not enough evidence"
 
 
 def test_whatif_sees_that_local_shards_do_not_run_side_by_side(records):
@@ -107,10 +110,48 @@ def test_report_plot_and_explain_commands_on_a_results_file(records, tmp_path, c
     for stem in PLOTS:
         assert (tmp_path / "rep" / f"{stem}.png").stat().st_size > 5000
         assert (tmp_path / "rep" / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == len(PLOTS)  # the figures travel inside the page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "<table>" in page and "## " not in page
     capsys.readouterr()
     main(["explain", str(results)])
     out = capsys.readouterr().out
-    assert "| local |" in out and all(f.claim in out for f in findings(records))
+    flat = " ".join(out.split())
+    assert all(f.claim in flat for f in findings(records))
+    assert "|---" not in out and "**" not in out  # a terminal gets aligned columns, not Markdown
+    assert any(line.startswith("configuration") and "runs" in line for line in out.splitlines())
+
+
+def test_report_and_explain_print_text_markdown_when_asked_and_json(records, tmp_path, capsys):
+    results = tmp_path / "r.jsonl"
+    for r in records:
+        append_jsonl(results, r)
+    main(["report", str(results)])
+    text = capsys.readouterr().out
+    assert "|---" not in text and "Runs\n────" in text
+    head = next(line for line in text.splitlines() if line.startswith("configuration"))
+    rule = text.splitlines()[text.splitlines().index(head) + 1]
+    assert set(rule) <= {"─", " "} and len(rule) == len(head)  # a rule under each aligned column
+    main(["report", str(results), "--format", "markdown"])
+    md = capsys.readouterr().out
+    assert md.startswith("# nncompare report") and "| configuration | runs |" in md and "|---|---:|" in md
+    main(["report", str(results), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["runs"] == len(records) and len(data["configurations"]) == len(records)
+    assert {"label", "runs", "steady_epoch_s", "wall_min_s", "job"} <= set(data["configurations"][0])
+    assert [f["claim"] for f in data["findings"]] == [f.claim for f in findings(records)]
+    main(["explain", str(results), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert {f["verdict"] for f in data["findings"]} <= {
+        "supported",
+        "refuted",
+        "mixed",
+        "not enough evidence",
+        "not tested",
+    }
+    main(["explain", str(results), "--format", "markdown"])
+    assert "- **" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("content", [None, "", "not json\n", '{"engine": "local"}\n'])
@@ -159,8 +200,12 @@ def test_paper_on_digits_writes_the_report_beside_the_paper_and_resumes(tmp_path
     assert "## Beside the paper" in text and "33.6 s, 91.64 %" in text
     nine = next(r for r in records if r["workers"] == 9)
     assert f"{100 * nine['test_accuracy']:.2f} %" in text
+    # one epoch cap: no line against epochs, and the report says why; every other figure is there
     for stem in PLOTS:
-        assert (out / f"{stem}.png").exists() and (out / f"{stem}.svg").exists()
+        drawn = stem != "time_vs_epochs"
+        assert (out / f"{stem}.png").exists() == drawn and (out / f"{stem}.svg").exists() == drawn
+    assert "Wall time against epochs: every job ran to one epoch count, and a line needs two" in text
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == len(PLOTS) - 1
     again = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "3 of 3 configurations already in" in again.stderr
     assert len((out / "results.jsonl").read_text().splitlines()) == 3

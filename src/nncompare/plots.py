@@ -1,4 +1,9 @@
-"""The report's figures, drawn from records only (matplotlib, Agg backend), each as PNG and SVG."""
+"""The report's figures, drawn from records only (matplotlib, Agg backend), each as PNG and SVG.
+
+Every figure keeps the rules of :mod:`nncompare.figure_style`. A figure the records cannot
+support (a line against epochs from one epoch count, a speed-up from one worker count) is not
+drawn; :func:`make_plots` says which and why, and removes an older report's copy of it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,20 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from nncompare.engines.registry import style as engine_style
+from nncompare.figure_style import (
+    HEADLINE,
+    NotDrawn,
+    legend,
+    looks,
+    median_range,
+    merge_identical,
+    new_figure,
+    pyplot,
+    subtitle,
+)
 from nncompare.paper import load_seed_paper
-from nncompare.results import COMPONENTS, Summary, group_by, job_group, paper_records, series, series_label
-from nncompare.steady import median, steady_epoch_s
-from nncompare.whatif import TERMS, fit
+from nncompare.results import COMPONENTS, STOPPING, common, labels, paper_records, series, summarize
+from nncompare.worker_plots import speedup_vs_workers, whatif_plot
 
 _COMPONENT_COLORS = {
     "startup": "#7f7f7f",
@@ -24,257 +39,146 @@ _COMPONENT_COLORS = {
 }
 
 
-def _style(records_of_series: list[dict], configs: list[str]) -> dict:
-    """Colour by configuration, line and marker by engine: the same configuration reads alike."""
-    r = records_of_series[0]
-    engine = r["engine"]
-    config = series_label(r).split(" ", 1)[1]
-    look = engine_style(engine)  # marker, line and size by engine: engines that coincide stay visible
-    return {
-        "color": f"C{configs.index(config) % 10}",
-        "linestyle": look.linestyle,
-        "marker": look.marker,
-        "markersize": look.markersize,
-    }
+def _epochs_axis(ax, epochs, xlabel):
+    epochs = [e for e in epochs if e > 0]
+    if epochs and max(epochs) / min(epochs) > 8:
+        ax.set_xscale("log")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel)
 
 
-def _configs(records) -> list[str]:
-    return sorted({series_label(r).split(" ", 1)[1] for r in records})
+def _paper_panel(ax, value, ylabel):
+    """The seed paper's own figures against its epoch caps; its identical series drawn once."""
+    paper = load_seed_paper()
+    configs = list(dict.fromkeys(p.config for p in paper))
+    curves = []
+    for engine in dict.fromkeys(p.engine for p in paper):
+        look = engine_style(engine)
+        for i, config in enumerate(configs):
+            rows = sorted((p for p in paper if p.engine == engine and p.config == config), key=lambda p: p.epochs)
+            style = {"color": f"C{i}", "marker": look.marker, "linestyle": look.linestyle}
+            curves.append((config, f"paper {engine}", [value(p) for p in rows], style))
+    epochs = sorted({p.epochs for p in paper})
+    for label, ys, style in merge_identical(curves):
+        ax.plot(epochs, ys, label=label, **style)
+    ax.set_xscale("log")
+    ax.set_xlabel("maximum epochs (max_iter)")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Seed paper (2 nodes × 24 cores, MNIST), one run each", fontsize=9)
 
 
-def _pyplot():
-    import matplotlib
+def time_vs_epochs(records, plt):
+    found = series(records, STOPPING)
+    if not any(len({s.epochs_run for s in ser.summaries}) > 1 for ser in found):
+        raise NotDrawn("Wall time against epochs: every job ran to one epoch count, and a line needs two")
+    with_paper = bool(paper_records(records))
+    fig, axes = new_figure(plt, 2 if with_paper else 1)
+    for ser, (_, _, look) in zip(found, looks([ser.summaries[0] for ser in found], STOPPING)):
+        sums = sorted(ser.summaries, key=lambda s: s.epochs_run)
+        walls = [median_range(r["wall_s"] for r in s.records) for s in sums]
+        axes[0].errorbar(
+            [s.epochs_run for s in sums],
+            [w[0] for w in walls],
+            yerr=np.array([w[1:] for w in walls]).T,
+            label=ser.label,
+            capsize=3,
+            **look,
+        )
+    _epochs_axis(axes[0], [s.epochs_run for ser in found for s in ser.summaries], "epochs run")
+    axes[0].set_ylabel("wall time (s)")
+    axes[0].set_title("This study: median of repeats, bars: their range", fontsize=9)
+    if with_paper:
+        _paper_panel(axes[1], lambda p: p.wall_s, "wall time (s)")
+    subtitle(fig, "Wall time against epochs", common([ser.summaries[0] for ser in found], STOPPING, HEADLINE))
+    legend(fig)
+    return fig, "Wall time against epochs", "each point: the median wall time of a configuration's repeats"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    plt.rcParams.update(
-        {"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9, "svg.hashsalt": "nncompare"}
-    )
-    return plt
+def accuracy_vs_epochs(records, plt):
+    longest = {ser.label: max(ser.records, key=lambda r: r["epochs_run"]) for ser in series(records, STOPPING)}
+    if max(len(r["accuracy_curve"]) for r in longest.values()) < 2:
+        raise NotDrawn("Test accuracy against epochs: every run ran one epoch, and a curve needs two")
+    with_paper = bool(paper_records(records))
+    fig, axes = new_figure(plt, 2 if with_paper else 1)
+    runs = list(longest.values())
+    curves = [
+        (rest, engine, list(100 * np.asarray(r["accuracy_curve"])), look)
+        for r, (rest, engine, look) in zip(runs, looks(runs, STOPPING))
+    ]
+    for label, ys, look in merge_identical(curves):
+        axes[0].plot(range(1, len(ys) + 1), ys, label=label, markevery=max(1, len(ys) // 10), **look)
+    _epochs_axis(axes[0], [1, *(len(c[2]) for c in curves)], "epoch")
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[0].set_title("This study: the longest run of each job, after each epoch", fontsize=9)
+    if with_paper:
+        _paper_panel(axes[1], lambda p: 100 * p.test_accuracy, "test accuracy (%)")
+    subtitle(fig, "Test accuracy against epochs", common(list(longest.values()), STOPPING, HEADLINE))
+    legend(fig)
+    return fig, "Test accuracy against epochs", "jobs whose curves coincide are drawn once, named together (A = B)"
+
+
+def time_breakdown(records, plt):
+    sums = summarize(records)
+    names = [
+        f"{label}\n({len(s.records)} run{'s' if len(s.records) > 1 else ''}, {s.epochs_run:g} epochs)"
+        for label, s in zip(labels(sums), sums)
+    ]
+    parts = [s.components() for s in sums]
+    fig, axes = new_figure(plt, 2, width=5.5, height=1.6 + 0.42 * len(sums))
+    y = np.arange(len(sums))
+    for ax, share in zip(axes, (False, True)):
+        left = np.zeros(len(sums))
+        for name in COMPONENTS:
+            v = np.array([p[name] for p in parts])
+            if share:
+                v = 100 * v / np.array([max(sum(p.values()), 1e-12) for p in parts])
+            ax.barh(y, v, left=left, color=_COMPONENT_COLORS[name], label=name)
+            left += v
+        ax.set_yticks(y, names if not share else [""] * len(sums), fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("share of wall time (%)" if share else "seconds (median of repeats)")
+    axes[0].set_ylabel("configuration")
+    axes[0].set_title("Seconds of each part", fontsize=9)
+    axes[1].set_title("Share of the wall time", fontsize=9)
+    subtitle(fig, "Where each configuration's time goes", common(sums, only=HEADLINE))
+    legend(fig)
+    return fig, "Time breakdown per configuration (start-up, placement and phases)", "medians over repeats"
+
+
+FIGURES = (
+    ("time_vs_epochs", time_vs_epochs),
+    ("accuracy_vs_epochs", accuracy_vs_epochs),
+    ("time_breakdown", time_breakdown),
+    ("speedup_vs_workers", speedup_vs_workers),
+    ("whatif", whatif_plot),
+)
 
 
 def _save(fig, out: Path, stem: str) -> None:
-    fig.tight_layout()
     for ext in ("png", "svg"):
         tmp = out / f".{stem}.tmp.{ext}"
         fig.savefig(tmp, format=ext, metadata={"Date": None} if ext == "svg" else None)
         tmp.replace(out / f"{stem}.{ext}")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
 
 
-def _log_x_if_wide(ax, values):
-    values = [v for v in values if v > 0]
-    if values and max(values) / min(values) > 8:
-        ax.set_xscale("log")
-
-
-def _paper_panel(ax, value, ylabel):
-    paper = load_seed_paper()
-    for engine in dict.fromkeys(p.engine for p in paper):
-        look = engine_style(engine)
-        for i, config in enumerate(dict.fromkeys(p.config for p in paper)):
-            rows = sorted((p for p in paper if p.engine == engine and p.config == config), key=lambda p: p.epochs)
-            ax.plot(
-                [p.epochs for p in rows],
-                [value(p) for p in rows],
-                linestyle=look.linestyle,
-                marker=look.marker,
-                markersize=9 - 2.5 * i,
-                color=f"C{i}",
-                label=f"{engine} {config}",
-            )  # coinciding lines stay visible
-    ax.set_xscale("log")
-    ax.set_xlabel("maximum epochs (max_iter)")
-    ax.set_ylabel(ylabel)
-    ax.set_title("Seed paper (2 nodes × 24 cores, MNIST)")
-    ax.legend(fontsize=7, ncol=2)
-
-
-def time_vs_epochs(records, out: Path, plt) -> str:
-    with_paper = bool(paper_records(records))
-    fig, axes = plt.subplots(1, 2 if with_paper else 1, figsize=(12 if with_paper else 7, 4.5), squeeze=False)
-    ax = axes[0][0]
-    xs = []
-    configs = _configs(records)
-    for label, sums in series(records).items():
-        sums = sorted(sums, key=lambda s: s.epochs_run)
-        x = [s.epochs_run for s in sums]
-        xs += x
-        ax.plot(x, [s.wall_s for s in sums], label=label, **_style([sums[0].first], configs))
-    _label_epoch_axes(ax, xs, "epochs run", "wall time (s)", "This study: wall time vs epochs")
-    if with_paper:
-        _paper_panel(axes[0][1], lambda p: p.wall_s, "wall time (s)")
-    _save(fig, out, "time_vs_epochs")
-    return "Wall time against epochs"
-
-
-def _label_epoch_axes(ax, epochs, xlabel: str, ylabel: str, title: str) -> None:
-    """An epochs x-axis (log when the runs span decades, whole numbers otherwise), labels, legend."""
-    _log_x_if_wide(ax, epochs)
-    if ax.get_xscale() == "linear":
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-
-
-def accuracy_vs_epochs(records, out: Path, plt) -> str:
-    with_paper = bool(paper_records(records))
-    fig, axes = plt.subplots(1, 2 if with_paper else 1, figsize=(12 if with_paper else 7, 4.5), squeeze=False)
-    ax = axes[0][0]
-    longest = {}
-    for r in records:  # per series, the longest run's per-epoch test accuracy
-        label = series_label(r)
-        if label not in longest or r["epochs_run"] > longest[label]["epochs_run"]:
-            longest[label] = r
-    configs = _configs(records)
-    for label, r in sorted(longest.items()):
-        curve = r["accuracy_curve"]
-        ax.plot(
-            range(1, len(curve) + 1),
-            100 * np.asarray(curve),
-            markevery=max(1, len(curve) // 10),
-            label=label,
-            **_style([r], configs),
-        )
-    _label_epoch_axes(
-        ax,
-        [1, *(r["epochs_run"] for r in longest.values())],
-        "epoch",
-        "test accuracy (%)",
-        "This study: test accuracy after each epoch",
-    )
-    if with_paper:
-        _paper_panel(axes[0][1], lambda p: 100 * p.test_accuracy, "test accuracy (%)")
-    _save(fig, out, "accuracy_vs_epochs")
-    return "Test accuracy against epochs"
-
-
-def time_breakdown(records, out: Path, plt) -> str:
-    """Stacked bars per engine and configuration: start-up, placement and phases of its longest run."""
-    bars = []
-    for label, sums in series(records).items():
-        s: Summary = max(sums, key=lambda s: (s.first["epochs"], s.epochs_run))
-        bars.append((f"{label}\n{s.epochs_run:g} epochs", s.components()))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.9 + 0.45 * len(bars) + 2.2))
-    y = np.arange(len(bars))
-    for ax, share in zip(axes, (False, True)):
-        left = np.zeros(len(bars))
-        for name in COMPONENTS:
-            v = np.array([b[1][name] for b in bars])
-            if share:
-                v = 100 * v / np.array([max(sum(b[1].values()), 1e-12) for b in bars])
-            ax.barh(y, v, left=left, color=_COMPONENT_COLORS[name], label=name)
-            left += v
-        ax.set_yticks(y, [b[0] for b in bars], fontsize=7)
-        ax.invert_yaxis()
-        ax.set_xlabel("share of wall time (%)" if share else "seconds")
-        ax.set_title("Share of each run's wall time" if share else "Where each run's time goes (longest run)")
-    axes[1].set_yticks(y, [""] * len(bars))
-    axes[0].legend(fontsize=7, loc="lower right")
-    _save(fig, out, "time_breakdown")
-    return "Time breakdown per engine and configuration (start-up, placement and phases)"
-
-
-def _epoch_by_workers(records):
-    """Per job group: {workers: median steady epoch time}."""
-    return {
-        k: {w: median(map(steady_epoch_s, rs)) for w, rs in sorted(group_by(rows, lambda r: r["workers"]).items())}
-        for k, rows in group_by(records, job_group).items()
-    }
-
-
-def speedup_vs_workers(records, out: Path, plt) -> str:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    models = {(m.engine, m.dataset): m for m in fit(records)}
-    top = 1
-    epochs = _epoch_by_workers(records)
-    for i, (key, by_w) in enumerate(sorted(epochs.items(), key=str)):
-        w0 = min(by_w)
-        ws = np.array(list(by_w))
-        top = max(top, ws.max())
-        ax.plot(
-            ws,
-            by_w[w0] / np.array(list(by_w.values())),
-            marker=engine_style(key[0]).marker,
-            linestyle="",
-            color=f"C{i % 10}",
-            label=f"{key[0]} {key[1]}: measured",
-        )
-        model = models.get((key[0], key[1]))
-        if model is not None:
-            grid = np.arange(w0, max(ws.max(), model.best_workers(64)) + 1)
-            ax.plot(
-                grid,
-                model.predict(w0) / model.predict(grid),
-                color=f"C{i % 10}",
-                alpha=0.7,
-                label=f"{key[0]} {key[1]}: what-if model",
-            )
-            top = max(top, grid.max())
-    lo = min(min(b) for b in epochs.values())
-    ideal = np.arange(lo, top + 1)
-    ax.plot(ideal, ideal / lo, "k--", linewidth=0.8, label="ideal (time ∝ 1/W)")
-    ax.set_xlabel("workers W")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("speed-up of an epoch vs the fewest workers run (×)")
-    ax.set_title("Speed-up against workers")
-    ax.legend(fontsize=7)
-    _save(fig, out, "speedup_vs_workers")
-    return "Speed-up of an epoch against workers"
-
-
-def whatif_plot(records, out: Path, plt) -> str | None:
-    models = fit(records)
-    if not models:
-        return None
-    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
-    for ax, m in zip(axes[0], models):
-        top = max(2 * max(m.workers), m.best_workers(64) + 2)
-        grid = np.arange(1, min(top, 64) + 1)
-        bottom = np.zeros(len(grid))
-        for name, color in zip(TERMS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")):
-            v = m.term(name, grid) * np.ones(len(grid))
-            ax.fill_between(
-                grid,
-                bottom,
-                bottom + v,
-                color=color,
-                alpha=0.35,
-                label=f"model: {'scheduling/idle' if name == 'idle' else name}",
-            )
-            bottom = bottom + v
-        ax.plot(grid, bottom, color="k", linewidth=1.2, label="model: epoch time")
-        ax.plot(m.workers, m.measured_epoch_s, "ko", markerfacecolor="white", label="measured (phases per epoch run)")
-        best = m.best_workers(64)
-        ax.axvline(best, color="grey", linestyle=":", label=f"fastest predicted: W={best}")
-        ax.set_xlabel("workers W")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("seconds per epoch")
-        ax.set_title(f"What-if: {m.engine} on {m.dataset}")
-        ax.legend(fontsize=7)
-    _save(fig, out, "whatif")
-    return "What-if model of epoch time against workers, with the runs it was fitted on"
-
-
-def make_plots(records: list[dict], out: str | Path) -> list[tuple[str, str]]:
-    """Draw every figure into ``out``; returns (file stem, caption) of those drawn."""
-    plt = _pyplot()
+def make_plots(records: list[dict], out: str | Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Draw every figure the records support into ``out``: ((stem, caption, note) drawn, reasons for those not)."""
+    plt = pyplot()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    figures = []
-    for stem, draw in (
-        ("time_vs_epochs", time_vs_epochs),
-        ("accuracy_vs_epochs", accuracy_vs_epochs),
-        ("time_breakdown", time_breakdown),
-        ("speedup_vs_workers", speedup_vs_workers),
-        ("whatif", whatif_plot),
-    ):
-        caption = draw(records, out, plt)
-        if caption:
-            figures.append((stem, caption))
-    return figures
+    drawn, not_drawn = [], []
+    for stem, draw in FIGURES:
+        try:
+            fig, caption, note = draw(records, plt)
+        except NotDrawn as why:
+            not_drawn.append(str(why))
+            (out / f"{stem}.png").unlink(missing_ok=True)  # an older report's figure must not stay behind
+            (out / f"{stem}.svg").unlink(missing_ok=True)
+            continue
+        try:
+            _save(fig, out, stem)
+        finally:
+            plt.close(fig)
+        drawn.append((stem, caption, note))
+    return drawn, not_drawn
