@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +31,8 @@ from nncompare.record import append_jsonl
 from nncompare.record_schema import read_records
 
 RECORD_MARKER = "NNCOMPARE-RECORD "
+#: Each line the configuration's process prints with this prefix is one of its progress events (JSON).
+EVENT_MARKER = "NNCOMPARE-EVENT "
 _CHILD = "from nncompare.sweep import child_main; child_main()"
 
 
@@ -51,6 +56,15 @@ class Run:
             f"{self.spec.engine}{where} {self.spec.dataset} {t.workers}w x {t.cores_per_worker}c x "
             f"{format_memory(t.memory_per_worker_bytes)}, {self.spec.epochs} epochs, repeat {self.repeat}"
         )
+
+    def summary(self) -> dict:
+        """The configuration as plain JSON (what ``--dry-run --json`` prints)."""
+        return {
+            "spec_key": self.spec.key(),
+            "repeat": self.repeat,
+            "cluster": self.cluster,
+            "spec": self.spec.to_dict(),
+        }
 
 
 def grid(
@@ -94,19 +108,44 @@ class RunFailed(NNCompareError):
     """A configuration's process failed; the message is its one-line error."""
 
 
+class _EventLines(logging.Handler):
+    """In a configuration's process: each log record as a ``log`` event for the sweep to print."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _emit({"stage": "log", "logger": record.name, "message": record.getMessage()})
+
+
+def _emit(event: dict) -> None:
+    print(EVENT_MARKER + json.dumps(event), flush=True)
+
+
 def child_main() -> None:
-    """Body of the per-configuration process: run one job, print its record on one marked line."""
+    """Body of the per-configuration process: run one job, print its record on one marked line.
+
+    With ``events`` in the payload it also prints its progress events and (``verbose``,
+    ``dashboard``) its log lines, each on one marked line, as they happen.
+    """
     from nncompare.engines import EngineOptions
     from nncompare.training import run_job
 
     payload = json.loads(sys.argv[1])
+    events = payload.get("events", False)
+    chosen = "nncompare" if payload.get("verbose") else "nncompare.dashboard" if payload.get("dashboard") else None
+    if events and chosen:
+        logger = logging.getLogger(chosen)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(_EventLines())
     try:
         with handled():
+            options = EngineOptions.from_environ(
+                values=payload.get("settings"), dashboard=bool(payload.get("dashboard"))
+            )
             record = run_job(
                 JobSpec.from_dict(payload["spec"]),
                 data_dir=payload.get("data_dir"),
                 cluster=payload.get("cluster"),
-                options=EngineOptions.from_environ(),
+                progress=_emit if events else None,
+                options=options,
             )
     except NNCompareError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
@@ -137,10 +176,38 @@ def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
                 continue
 
 
-def run_in_subprocess(run: Run, *, data_dir=None, timeout_s: float | None = None) -> dict:
-    """Run one configuration in a fresh Python process (its own process group) and return its record."""
+def _read_lines(stream, sink) -> None:
+    for line in stream:
+        sink(line)
+    sink(None)
+
+
+def run_in_subprocess(
+    run: Run,
+    *,
+    data_dir=None,
+    timeout_s: float | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    settings: dict | None = None,
+    dashboard: bool = False,
+    verbose: bool = False,
+) -> dict:
+    """Run one configuration in a fresh Python process (its own process group) and return its record.
+
+    ``settings`` (engine -> {setting: value}, the flags' values) and ``dashboard`` reach the
+    process's EngineOptions. With ``on_event``, the process's progress events (and with
+    ``verbose`` its log lines, as ``log`` events) are passed to it as they happen.
+    """
     payload = json.dumps(
-        {"spec": run.spec.to_dict(), "cluster": run.cluster, "data_dir": str(data_dir) if data_dir else None}
+        {
+            "spec": run.spec.to_dict(),
+            "cluster": run.cluster,
+            "data_dir": str(data_dir) if data_dir else None,
+            "settings": settings or {},
+            "dashboard": dashboard,
+            "verbose": verbose,
+            "events": on_event is not None,
+        }
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, payload],
@@ -150,19 +217,45 @@ def run_in_subprocess(run: Run, *, data_dir=None, timeout_s: float | None = None
         text=True,
         start_new_session=True,
     )
+    lines: queue.Queue = queue.Queue()
+    err: list[str] = []
+    readers = [
+        threading.Thread(target=_read_lines, args=(proc.stdout, lines.put), daemon=True),
+        threading.Thread(
+            target=_read_lines, args=(proc.stderr, lambda s: s is not None and err.append(s)), daemon=True
+        ),
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    record_line = None
     try:
-        out, err = proc.communicate(timeout=timeout_s)
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout_s)
+            try:
+                line = lines.get(timeout=0.5 if left is None else min(0.5, left))
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            if line.startswith(RECORD_MARKER):
+                record_line = line
+            elif line.startswith(EVENT_MARKER) and on_event is not None:
+                on_event(json.loads(line[len(EVENT_MARKER) :]))
+        proc.wait(timeout=None if deadline is None else max(0.1, deadline - time.monotonic()))
+        readers[1].join(timeout=5)
     except subprocess.TimeoutExpired:
         _stop_group(proc)
         raise RunFailed(f"timed out after {timeout_s:g} s") from None
     except BaseException:  # Ctrl-C or anything else: never leave the child running
         _stop_group(proc)
         raise
-    lines = [line for line in out.splitlines() if line.startswith(RECORD_MARKER)]
-    if proc.returncode != 0 or not lines:
-        last = [line.strip() for line in err.splitlines() if line.strip()]
+    if proc.returncode != 0 or record_line is None:
+        last = [line.strip() for line in err if line.strip()]
         raise RunFailed(last[-1] if last else f"the run's process exited with status {proc.returncode}")
-    return json.loads(lines[-1][len(RECORD_MARKER) :])
+    return json.loads(record_line[len(RECORD_MARKER) :])
 
 
 @dataclass
@@ -182,11 +275,15 @@ def run_sweep(
     echo: Callable[[str], None] = lambda s: None,
     give_up_on_engine: bool = False,
     runner=run_in_subprocess,
+    on_event: Callable[[dict], None] | None = None,
+    **child,
 ) -> SweepOutcome:
     """Run every configuration of ``runs`` not yet in ``out``, appending each record as it finishes.
 
     With ``give_up_on_engine``, an engine whose first attempted run fails is not tried again
     in this sweep (its extra is missing, or its cluster does not start); the reason is kept.
+    ``on_event`` gets a ``configuration`` event before each configuration, then that
+    configuration's own events; ``child`` (``settings``, ``dashboard``, ``verbose``) goes to ``runner``.
     """
     done = completed(out)
     todo = [r for r in runs if r.key not in done]
@@ -201,8 +298,11 @@ def run_sweep(
             eta.skip()
             continue
         start = time.perf_counter()
+        if on_event is not None:
+            on_event({"stage": "configuration", "index": i, "total": len(todo), "describe": run.describe()})
+            child["on_event"] = on_event
         try:
-            record = runner(run, data_dir=data_dir, timeout_s=timeout_s)
+            record = runner(run, data_dir=data_dir, timeout_s=timeout_s, **child)
         except RunFailed as exc:
             outcome.failed.append((run, str(exc)))
             echo(f"[{i}/{len(todo)}] {run.describe()}: FAILED: {exc}; {eta.step()}")

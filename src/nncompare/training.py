@@ -35,6 +35,10 @@ from nncompare.partition import make_shards
 from nncompare.record import PHASES, build_record
 from nncompare.trainer import blas_threads
 
+#: Called with each stage's event: ``{"stage", "epoch" (epochs done), "epochs" (the limit), ...}``. Stages:
+#: ``starting`` (``engine``, ``workers``), ``placing`` (``shards``), ``training`` (rounds begin), and
+#: ``epoch`` after each epoch (``loss``, ``accuracy``, ``epoch_s``, ``stopping``: the stopping rule ended it),
+#: ``stopping`` (``engine``) as the engine is closed.
 Progress = Callable[[dict], None]
 log = logging.getLogger(__name__)  # engine events, shown by ``nncompare run -v``
 
@@ -151,19 +155,27 @@ class TrainingRun:
         """Bring the engine up; its time is ``startup_s`` and the run's wall clock starts here."""
         if self.wall_start is not None:
             return
+        self._report("starting", engine=self.engine.name, workers=self.spec.topology.workers)
         self.wall_start = time.perf_counter()
         self.engine.start()
         self.startup_s = time.perf_counter() - self.wall_start
         urls = logging.getLogger("nncompare.dashboard")  # on with -v or --dashboard
         if urls.isEnabledFor(logging.INFO):
             info = self.engine.describe()
-            log.info("%s engine started in %.2f s: %s", self.engine.name, self.startup_s, info)
-            for key in (k for k in info if k.endswith("_url")):
+            log.info("%s engine started in %.2f s", self.engine.name, self.startup_s)
+            if info.get("log_file"):
+                log.info("%s engine's own log: %s", self.engine.name, info["log_file"])
+            for key in (k for k in info if k.endswith("_url") and info[k]):
                 urls.info("%s: %s", key.removesuffix("_url").replace("_", " "), info[key])
+
+    def _report(self, stage: str, **facts) -> None:
+        if self.progress is not None:
+            self.progress({"stage": stage, "epoch": len(self.epoch_s), "epochs": self.spec.epochs, **facts})
 
     def place(self) -> None:
         """Partition the training data and put each shard on its worker, once."""
         self.start()
+        self._report("placing", shards=self.spec.topology.workers)
         start = time.perf_counter()
         x, y, pixels = training_data(self.spec, self.dataset)
         self.train_samples = int(len(y))
@@ -178,6 +190,7 @@ class TrainingRun:
             [len(s) for s in shards],
             time.perf_counter() - start,
         )
+        self._report("training")
 
     @property
     def done(self) -> bool:
@@ -214,16 +227,13 @@ class TrainingRun:
             self.phases["evaluate"] += time.perf_counter() - t
         stop = self.spec.convergence_stop and self.monitor.update(loss)
         self.stopped_early = self.stopped_early or stop
-        if self.progress is not None:
-            self.progress(
-                {
-                    "epoch": len(self.epoch_s),
-                    "epochs": self.spec.epochs,
-                    "loss": loss,
-                    "accuracy": self.accuracies[-1] if evaluate else None,
-                    "epoch_s": clocks.wall_s,
-                }
-            )
+        self._report(
+            "epoch",
+            loss=loss,
+            accuracy=self.accuracies[-1] if evaluate else None,
+            epoch_s=clocks.wall_s,
+            stopping=bool(stop),
+        )
         return self.done
 
     def _round(self) -> RoundResult:
@@ -300,9 +310,12 @@ class TrainingRun:
     def close(self) -> None:
         start = time.perf_counter()
         try:
-            self.engine.close()
+            self._report("stopping", engine=self.engine.name)
         finally:
-            self.shutdown_s = time.perf_counter() - start
+            try:
+                self.engine.close()
+            finally:
+                self.shutdown_s = time.perf_counter() - start
 
     def __enter__(self) -> TrainingRun:
         return self

@@ -1,16 +1,22 @@
-"""Options that several commands share: the job's definition and where the data is."""
+"""Options that several commands share, spelled and meant alike on each: the job, the data, the output.
+
+``run``, ``sweep`` and ``paper`` take the same words: ``--engine`` (``sweep`` and ``paper``: several,
+repeated or separated by commas), ``-o/--out``, ``--json``, ``-v/-q``, ``--dashboard``,
+``--dry-run``, ``--epochs`` and every engine's settings flags (``--spark-conf``).
+"""
 
 from __future__ import annotations
 
-import logging
 import math
-import sys
 
 import click
 
 from nncompare.data import DATASETS
 from nncompare.engines.registry import engine_class, engine_names
-from nncompare.job import PARTITIONS, JobSpec, ModelSpec, Topology, parse_memory
+from nncompare.job import ACTIVATIONS, MAX_EPOCHS, PARTITIONS, SOLVERS, JobSpec, ModelSpec, Topology, parse_memory
+
+#: The dataset of a bare ``nncompare run``: the one the README's quick start provides.
+DEFAULT_DATASET = "fashion-mnist"
 
 
 def _hidden(ctx, param, value):
@@ -33,10 +39,10 @@ def job_options(func):
     """The flags that define a JobSpec (see :func:`spec_from_options`)."""
     options = [
         click.option("--engine", type=click.Choice(engine_names()), default="local", show_default=True),
-        click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True),
+        click.option("--dataset", type=click.Choice(DATASETS), default=DEFAULT_DATASET, show_default=True),
         click.option(
             "--epochs",
-            type=click.IntRange(min=1),
+            type=click.IntRange(min=1, max=MAX_EPOCHS),
             default=10,
             show_default=True,
             help="Maximum epochs (scikit-learn's max_iter).",
@@ -51,8 +57,14 @@ def job_options(func):
             "default: a cluster started on this machine.",
         ),
         click.option("--hidden", default="100", show_default=True, callback=_hidden, help="Hidden layer sizes."),
-        click.option("--activation", default="relu", show_default=True),
-        click.option("--solver", default="adam", show_default=True),
+        click.option("--activation", type=click.Choice(ACTIVATIONS), default="relu", show_default=True),
+        click.option(
+            "--solver",
+            type=click.Choice(SOLVERS),
+            default="adam",
+            show_default=True,
+            help="lbfgs is left out: it has no partial_fit.",
+        ),
         click.option("--batch-size", type=int, default=200, show_default=True),
         click.option("--learning-rate", type=float, default=0.001, show_default=True),
         click.option("--alpha", type=float, default=0.0001, show_default=True, help="L2 penalty."),
@@ -155,9 +167,11 @@ def engine_setting_options(func):
     return func
 
 
-def engine_options(params: dict, **common):
-    """EngineOptions from the environment and the engine flags in ``params`` (which it removes from them)."""
-    from nncompare.engines import EngineOptions
+def engine_setting_values(params: dict) -> dict[str, dict]:
+    """The engine settings given as flags in ``params`` (removed from them): engine -> {setting: value}.
+
+    Plain JSON, so that ``sweep`` and ``paper`` can hand them to each configuration's process.
+    """
     from nncompare.engines.plugin import parse_setting, setting_kind
     from nncompare.engines.registry import plugin
 
@@ -169,18 +183,96 @@ def engine_options(params: dict, **common):
         kind = setting_kind(plugin(engine).settings, f.name)
         value = given if kind == "flag" else parse_setting(kind, f.metadata["flag"], given)
         values.setdefault(engine, {})[f.name] = value
-    return EngineOptions.from_environ(values=values, **common)
+    return values
 
 
-def show_engine_events(*, verbose: bool, dashboard: bool) -> None:
-    """``-v``: engine events on stderr; ``--dashboard``: at least the UI's address."""
-    if not (verbose or dashboard):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("nncompare: %(message)s"))
-    for name, wanted in (("nncompare", verbose), ("nncompare.dashboard", dashboard)):
-        if wanted:
-            logger = logging.getLogger(name)
-            logger.setLevel(logging.INFO)
-            logger.addHandler(handler)
-            break  # "nncompare" includes "nncompare.dashboard"
+def engine_options(params: dict, **common):
+    """EngineOptions from the environment and the engine flags in ``params`` (which it removes from them)."""
+    from nncompare.engines import EngineOptions
+
+    return EngineOptions.from_environ(values=engine_setting_values(params), **common)
+
+
+class AliasedOption(click.Option):
+    """An option whose old spellings (``hidden_aliases``) still work but no longer show in --help."""
+
+    def __init__(self, *args, hidden_aliases: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = tuple(hidden_aliases)
+
+    def _shown(self, method, *args):
+        saved = self.opts
+        self.opts = [o for o in saved if o not in self.hidden_aliases]
+        try:
+            return method(*args)
+        finally:
+            self.opts = saved
+
+    def get_help_record(self, ctx):
+        return self._shown(super().get_help_record, ctx)
+
+    def get_error_hint(self, ctx):
+        return self._shown(super().get_error_hint, ctx)
+
+
+def _engine_list(ctx, param, values) -> list[str]:
+    names = [name.strip() for value in values for name in str(value).split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter("name at least one engine")
+    unknown = [name for name in names if name not in engine_names()]
+    if unknown:
+        raise click.BadParameter(f"unknown engine {unknown[0]!r}; choose from {', '.join(engine_names())}")
+    return list(dict.fromkeys(names))
+
+
+def engines_option(default: tuple[str, ...], help: str):
+    """``--engine NAME`` for the commands that run several engines: repeatable, or NAME,NAME (old: --engines)."""
+    return click.option(
+        "--engine",
+        "--engines",
+        "engines",
+        cls=AliasedOption,
+        hidden_aliases=("--engines",),
+        multiple=True,
+        default=default,
+        show_default=True,
+        metavar="NAME[,NAME]",
+        callback=_engine_list,
+        help=f"{help} Repeat it or separate names with commas ({', '.join(engine_names())}).",
+    )
+
+
+def _not_both(ctx, param, value):
+    if value and ctx.params.get("verbose"):
+        raise click.BadParameter("give -v or -q, not both")
+    return value
+
+
+def output_options(*, out: click.Option | None = None, json_help: str, dry_run_help: str):
+    """The options every command that runs configurations spells alike: -o/--out, --json, --dry-run,
+    -v/-q, --dashboard and each engine's settings flags (the values reach every configuration)."""
+
+    def decorate(func):
+        options = [
+            *([out] if out is not None else []),
+            click.option("--json", "as_json", is_flag=True, help=json_help),
+            click.option("--dry-run", is_flag=True, help=dry_run_help),
+            click.option(
+                "--verbose",
+                "-v",
+                is_flag=True,
+                is_eager=True,
+                help="Print the run's events, one line each: engine start, placement, rounds, recovery.",
+            ),
+            click.option(
+                "--quiet", "-q", is_flag=True, callback=_not_both, help="No progress bar: print only the result."
+            ),
+            click.option(
+                "--dashboard", is_flag=True, help="Start the engine's own UI (Spark UI, Dask dashboard), print its URL."
+            ),
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return engine_setting_options(func)
+
+    return decorate

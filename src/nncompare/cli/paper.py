@@ -10,11 +10,12 @@ from pathlib import Path
 
 import click
 
-from nncompare.cli.options import finite_seconds
-from nncompare.cli.sweep import GRID_AXES, base_spec, parse_engines, with_job_params
-from nncompare.data import DATASETS
+from nncompare.cli.options import AliasedOption, engine_setting_values, engines_option, finite_seconds, output_options
+from nncompare.cli.run import list_configurations
+from nncompare.cli.sweep import GRID_AXES, base_spec, print_records, sweep_display, with_job_params
 from nncompare.engines.registry import engine_for_address, engine_names, plugin
 from nncompare.errors import UsageError
+from nncompare.job import MAX_EPOCHS
 from nncompare.record import check_writable_dir
 
 
@@ -53,20 +54,7 @@ def available_engines(names: list[str], echo) -> tuple[list[str], dict[str, str]
 
 
 @click.command()
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Report directory: report.md, plots, results.jsonl (resumable).",
-)
-@click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True)
-@click.option(
-    "--engines",
-    default=",".join(engine_names()),
-    show_default=True,
-    help="Engines to run; those whose extra is missing are skipped with a note.",
-)
+@engines_option(tuple(engine_names()), help="Engines to run; those whose extra is missing are skipped with a note.")
 @click.option(
     "--cluster",
     "clusters",
@@ -75,10 +63,14 @@ def available_engines(names: list[str], echo) -> tuple[list[str], dict[str, str]
     "dask=tcp://host:8786 or spark=spark://host:7077 (repeatable).",
 )
 @click.option(
+    "--epochs",
     "--max-epochs",
-    type=click.IntRange(min=1),
+    "max_epochs",
+    cls=AliasedOption,
+    hidden_aliases=("--max-epochs",),
+    type=click.IntRange(min=1, max=MAX_EPOCHS),
     default=None,
-    help="Cap the paper's epoch counts (10, 100, 1,000, 10,000) at this many.",
+    help="Maximum epochs: cap the paper's epoch counts (10, 100, 1,000, 10,000) at this many.",
 )
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option(
@@ -89,8 +81,21 @@ def available_engines(names: list[str], echo) -> tuple[list[str], dict[str, str]
     callback=finite_seconds,
     help="Seconds before one configuration is stopped and counted as failed.",
 )
-@with_job_params(exclude=(*GRID_AXES, "cluster", "dataset"))
-def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **options):
+@with_job_params(exclude=(*GRID_AXES, "cluster"))
+@output_options(
+    out=click.option(
+        "--out",
+        "-o",
+        type=click.Path(file_okay=False, path_type=Path),
+        required=True,
+        help="Report directory: report.md, plots, results.jsonl (resumable).",
+    ),
+    json_help="Print the design's records (those of earlier runs in OUT too) on stdout, one JSON object per line.",
+    dry_run_help="List the design's configurations, done or still to do, and stop.",
+)
+def paper(
+    out, engines, clusters, max_epochs, repeats, timeout_s, as_json, dry_run, verbose, quiet, dashboard, **options
+):
     """Run the seed paper's design (3 configurations x 10..10,000 epochs) and write a report beside its numbers.
 
     Without --cluster, the configurations are scaled to this machine: the same worker counts,
@@ -106,22 +111,26 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
     from nncompare.results import load_records
     from nncompare.sweep import Run, completed, run_sweep
 
-    echo = lambda line: click.echo(line, err=True)  # noqa: E731
+    display = sweep_display(verbose=verbose, quiet=quiet, dashboard=dashboard)
+    echo = display.echo
     started = time.perf_counter()
+    settings = engine_setting_values(options)
+    dataset = options["dataset"]
     cluster_of = parse_clusters(clusters)
-    wanted = parse_engines(engines)
-    if cluster_of and engines == ",".join(engine_names()):
+    wanted = list(engines)
+    if cluster_of and tuple(engines) == tuple(engine_names()):
         # a cluster study: engines that run only in this process cannot run there
         wanted = [name for name in wanted if plugin(name).cluster_schemes]
     usable, skipped = available_engines(wanted, echo)
     if not usable:
         raise UsageError("none of the engines asked for can run here: " + "; ".join(skipped.values()))
 
-    base = base_spec({**options, "dataset": dataset})
+    base = base_spec(options)
     check_writable_dir(out)
-    completed(out / "results.jsonl")  # a bad line in an earlier run's results stops us now, named
-    echo(f"checking {dataset} is at hand ...")
-    load_dataset(dataset, data_dir=options.get("data_dir"))  # fail early, and download once, not once per process
+    done = completed(out / "results.jsonl")  # a bad line in an earlier run's results stops us now, named
+    if not dry_run:
+        echo(f"checking {dataset} is at hand ...")
+        load_dataset(dataset, data_dir=options.get("data_dir"))  # fail early, and download once, not per process
 
     here = scale_to_machine(os.cpu_count() or 1, psutil.virtual_memory().total)
     preamble = [f"Seed paper: {CITATION}", ""]
@@ -136,7 +145,7 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
         preamble += [f"{engine} ran on the cluster {address} with the paper's configurations unscaled.", ""]
     epochs = paper_epochs()
     if max_epochs:
-        preamble += [f"Epoch counts capped at --max-epochs {max_epochs}; a capped count reuses the run of the cap.", ""]
+        preamble += [f"Epoch counts capped at --epochs {max_epochs}; a capped count reuses the run of the cap.", ""]
 
     runs = []
     for engine in usable:
@@ -159,14 +168,29 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
                 }
                 runs += [Run(spec, r, cluster_of.get(engine), tag) for r in range(repeats)]
     results = out / "results.jsonl"
+    if dry_run:
+        list_configurations(runs, done, as_json)
+        return
     echo(
         f"{len(runs)} runs ({', '.join(usable)}; {len(epochs)} epoch counts x 3 configurations"
         + (f" x {repeats} repeats" if repeats > 1 else "")
         + f"), results in {results}"
     )
-    outcome = run_sweep(
-        runs, results, data_dir=options.get("data_dir"), timeout_s=timeout_s, echo=echo, give_up_on_engine=True
-    )
+    try:
+        outcome = run_sweep(
+            runs,
+            results,
+            data_dir=options.get("data_dir"),
+            timeout_s=timeout_s,
+            echo=echo,
+            give_up_on_engine=True,
+            on_event=display.on_event,
+            settings=settings,
+            dashboard=dashboard,
+            verbose=verbose,
+        )
+    finally:
+        display.close()
     for engine, reason in {**skipped, **outcome.skipped_engines}.items():
         preamble += [f"Engine {engine} was skipped: {reason}", ""]
     if not results.exists():
@@ -182,7 +206,11 @@ def paper(out, dataset, engines, clusters, max_epochs, repeats, timeout_s, **opt
         f"{outcome.ran} ran, {outcome.skipped} already done, {len(outcome.failed)} failed "
         f"in {time.perf_counter() - started:.0f} s"
     )
-    click.echo(f"report written to {path}")
+    if as_json:
+        print_records(results, runs)
+        click.echo(f"report written to {path}", err=True)
+    else:
+        click.echo(f"report written to {path}")
 
 
 commands = [paper]

@@ -7,37 +7,12 @@ import sys
 
 import click
 
-from nncompare.cli.options import (
-    engine_options,
-    engine_setting_options,
-    job_options,
-    show_engine_events,
-    spec_from_options,
-)
+from nncompare.cli.options import engine_options, job_options, output_options, spec_from_options
+from nncompare.cli.progress import RunBar, events_on_stderr
 from nncompare.interrupts import deferred, raise_if_interrupted
 from nncompare.job import format_memory
 from nncompare.record import append_jsonl, check_appendable
 from nncompare.steady import steady_epoch_s
-
-
-class EpochBar:
-    """A tqdm bar over epochs, shown only on a terminal."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="epoch", file=sys.stderr, leave=False, dynamic_ncols=True)
-
-    def __call__(self, info: dict) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{info['loss']:.4f}", acc=f"{info['accuracy']:.4f}")
-            self.bar.update(1)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def summary(record: dict) -> str:
@@ -58,26 +33,44 @@ def summary(record: dict) -> str:
     return "\n".join(lines)
 
 
+def list_configurations(runs, done: set, as_json: bool) -> None:
+    """``--dry-run``: each configuration, done or still to do, as a line or (``--json``) a JSON object."""
+    for run in runs:
+        if as_json:
+            click.echo(json.dumps({"done": run.key in done, "describe": run.describe(), **run.summary()}))
+        else:
+            click.echo(("done  " if run.key in done else "to do ") + run.describe())
+
+
 @click.command()
 @job_options
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Append the record to this JSON-lines file.")
-@click.option("--json", "as_json", is_flag=True, help="Print the record alone on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@engine_setting_options
-@click.option("--dashboard", is_flag=True, help="Start the engine's own UI (Spark UI, Dask dashboard), print its URL.")
-@click.option("--verbose", "-v", is_flag=True, help="Log engine events: start, placement, rounds, recovery.")
-def run(out, as_json, quiet, dashboard, verbose, **options):
+@output_options(
+    out=click.option(
+        "--out", "-o", type=click.Path(dir_okay=False), default=None, help="Append the record to this JSON-lines file."
+    ),
+    json_help="Print the record alone on stdout.",
+    dry_run_help="Check the options, print the configuration that would run, and stop.",
+)
+def run(out, as_json, dry_run, verbose, quiet, dashboard, **options):
     """Train one configuration and report time, accuracy and where the time went."""
+    from nncompare.engines import engine_class
+    from nncompare.sweep import Run
     from nncompare.training import run_job
 
     settings = engine_options(options, dashboard=dashboard)
     spec = spec_from_options(options)
     if out:
         check_appendable(out)
-    show_engine_events(verbose=verbose, dashboard=dashboard)
-    bar = EpochBar(spec.epochs, enabled=not quiet and sys.stderr.isatty())
+    if dry_run:
+        engine_class(spec.engine)  # a missing extra is bad input here too
+        list_configurations([Run(spec, cluster=options["cluster"])], set(), as_json)
+        return
+    bar = RunBar(enabled=not quiet and sys.stderr.isatty())
     try:
-        record = run_job(spec, data_dir=options["data_dir"], cluster=options["cluster"], progress=bar, options=settings)
+        with events_on_stderr(verbose=verbose, dashboard=dashboard):
+            record = run_job(
+                spec, data_dir=options["data_dir"], cluster=options["cluster"], progress=bar, options=settings
+            )
     finally:
         bar.close()
     if out:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from nncompare.cli.options import finite_seconds, job_options, spec_from_options
-from nncompare.engines.registry import engine_names, plugin
+from nncompare.cli.options import (
+    engine_setting_values,
+    engines_option,
+    finite_seconds,
+    job_options,
+    output_options,
+    spec_from_options,
+)
+from nncompare.cli.run import list_configurations
+from nncompare.engines.registry import plugin
 from nncompare.errors import UsageError
 from nncompare.job import parse_memory
 from nncompare.record import check_appendable
@@ -50,31 +60,35 @@ def positive_ints(text: str, what: str) -> list[int]:
     return values
 
 
-def parse_engines(text: str) -> list[str]:
-    engines = split_list(text, str, "--engines")
-    unknown = [e for e in engines if e not in engine_names()]
-    if unknown:
-        raise UsageError(f"--engines: unknown engine {unknown[0]!r}; choose from {', '.join(engine_names())}")
-    return engines
-
-
 def base_spec(options: dict, **axes):
     """A JobSpec from the shared flags plus the grid axes given."""
     o = {"engine": "local", "workers": 1, "cores": 1, "memory": None, "epochs": 1, "cluster": None, **options, **axes}
     return spec_from_options(o)
 
 
+def sweep_display(*, verbose: bool, quiet: bool, dashboard: bool):
+    """The bars on a terminal (none with -q), the lines otherwise; see :class:`~nncompare.cli.progress.SweepDisplay`."""
+    import sys
+
+    from nncompare.cli.progress import SweepDisplay
+
+    return SweepDisplay(bars=not quiet and sys.stderr.isatty(), verbose=verbose, quiet=quiet, dashboard=dashboard)
+
+
+def print_records(path, runs) -> None:
+    """``--json``: the records of ``runs`` found in ``path``, one JSON object per line on stdout."""
+    import json
+
+    from nncompare.record_schema import read_records
+
+    wanted = {run.key for run in runs}
+    for record in read_records(path) if Path(path).exists() else ():
+        if (record.get("spec_key"), int(record.get("repeat", 0))) in wanted:
+            click.echo(json.dumps(record))
+
+
 @click.command()
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="JSON-lines results file; configurations already in it are skipped.",
-)
-@click.option(
-    "--engines", default="local", show_default=True, help=f"Engines, comma separated ({','.join(engine_names())})."
-)
+@engines_option(("local",), help="Engines to run.")
 @click.option("--workers", default="1", show_default=True, help="Worker counts, comma separated.")
 @click.option("--cores", default="1", show_default=True, help="Cores per worker, comma separated.")
 @click.option("--memory", default="", help="Memory per worker, comma separated (e.g. 1g,2g); default: engine's choice.")
@@ -89,9 +103,22 @@ def base_spec(options: dict, **axes):
     help="Seconds before one configuration is stopped and counted as failed.",
 )
 @click.option("--cluster", default=None, help="Dask scheduler or Spark master every configuration runs on.")
-@click.option("--dry-run", is_flag=True, help="List the configurations still to run, and stop.")
 @with_job_params(exclude=(*GRID_AXES, "cluster"))
-def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, cluster, dry_run, **options):
+@output_options(
+    out=click.option(
+        "--out",
+        "-o",
+        type=click.Path(dir_okay=False),
+        required=True,
+        help="JSON-lines results file; configurations already in it are skipped.",
+    ),
+    json_help="Print the grid's records (those already in OUT too) on stdout, one JSON object per line.",
+    dry_run_help="List the configurations, done or still to do, and stop.",
+)
+def sweep(
+    out, engines, workers, cores, memory, epochs, repeats, timeout_s, cluster, as_json, dry_run, verbose, quiet,
+    dashboard, **options
+):  # fmt: skip
     """Run every combination of engines x workers x cores x memory x epochs, REPEATS times.
 
     Each configuration runs in its own process; its record is appended to OUT when it
@@ -100,17 +127,15 @@ def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, clus
     from nncompare.engines import engine_class
     from nncompare.sweep import completed, grid, run_sweep
 
-    engine_list = parse_engines(engines)
-    for name in engine_list if cluster else ():
+    settings = engine_setting_values(options)
+    for name in engines if cluster else ():
         if not plugin(name).cluster_schemes:
-            raise UsageError(
-                f"the {name} engine runs in this process and takes no --cluster; leave it out of --engines"
-            )
+            raise UsageError(f"the {name} engine runs in this process and takes no --cluster; leave it out of --engine")
     memories = split_list(memory, parse_memory, "--memory") if memory.strip() else [None]
-    base = base_spec(options, cluster=cluster, engine=engine_list[0])
+    base = base_spec(options, cluster=cluster, engine=engines[0])
     runs = grid(
         base,
-        engines=engine_list,
+        engines=engines,
         workers=positive_ints(workers, "--workers"),
         cores=positive_ints(cores, "--cores"),
         memory=memories,
@@ -118,16 +143,29 @@ def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, clus
         repeats=repeats,
         cluster=cluster,
     )
-    for name in engine_list:
+    for name in engines:
         engine_class(name)  # a missing extra is bad input: say so before running anything
     check_appendable(out)
     if dry_run:
-        done = completed(out)
-        for run in runs:
-            click.echo(("done  " if run.key in done else "to do ") + run.describe())
+        list_configurations(runs, completed(out), as_json)
         return
-    echo = lambda line: click.echo(line, err=True)  # noqa: E731
-    outcome = run_sweep(runs, out, data_dir=options.get("data_dir"), timeout_s=timeout_s, echo=echo)
+    display = sweep_display(verbose=verbose, quiet=quiet, dashboard=dashboard)
+    try:
+        outcome = run_sweep(
+            runs,
+            out,
+            data_dir=options.get("data_dir"),
+            timeout_s=timeout_s,
+            echo=display.echo,
+            on_event=display.on_event,
+            settings=settings,
+            dashboard=dashboard,
+            verbose=verbose,
+        )
+    finally:
+        display.close()
+    if as_json:
+        print_records(out, runs)
     click.echo(
         f"{outcome.ran} ran, {outcome.skipped} already done, {len(outcome.failed)} failed; results in {out}", err=True
     )

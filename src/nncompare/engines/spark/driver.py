@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nncompare.engines.base import Engine, RoundPosition, RoundResult
+from nncompare.engines.spark.output import LOG_FILE_CONF
 from nncompare.engines.spark.service import TaskLost, WeightService
 from nncompare.engines.spark.session import (
     active_session,
@@ -317,6 +318,8 @@ class SparkEngine(Engine):
             )
             if sc.uiWebUrl and self.options.dashboard:
                 info["dashboard_url"] = sc.uiWebUrl
+            if conf.get(LOG_FILE_CONF, None):
+                info["log_file"] = conf.get(LOG_FILE_CONF)
         if self.java is not None:
             info["java"] = self.java.version_line
         if self.service is not None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
+from nncompare.engines.spark.output import SparkOutput
 from nncompare.errors import EngineError, UsageError
 from nncompare.trainer import WORKER_ENV
 
@@ -163,16 +164,24 @@ def build_session(
     if is_loopback(cluster):
         # every Spark server this JVM opens (block manager, RPC) then listens on loopback only
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    output = SparkOutput.create()  # Spark's own output goes to this session's log file, not the terminal
     builder = SparkSession.builder
-    for key, value in {**session_conf(spec, cluster, dashboard=dashboard), **dict(extra_conf or {})}.items():
+    for key, value in {
+        **session_conf(spec, cluster, dashboard=dashboard),
+        **output.conf,
+        **dict(extra_conf or {}),
+    }.items():
         builder = builder.config(key, str(value))
     # SparkContext replaces the SIGINT handler with one that raises a plain KeyboardInterrupt,
     # which scikit-learn swallows and nncompare.interrupts would not see: keep the one we had
     on_sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     try:
-        session = builder.getOrCreate()
+        with output.routed():
+            session = builder.getOrCreate()
     except Exception as exc:
-        raise EngineError(f"could not start Spark on {cluster or 'this machine'}: {first_line(exc)}") from None
+        raise EngineError(
+            f"could not start Spark on {cluster or 'this machine'}: {first_line(exc)} (Spark's log: {output.log_file})"
+        ) from None
     finally:
         if on_sigint is not None:
             signal.signal(signal.SIGINT, on_sigint)
