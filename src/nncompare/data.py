@@ -238,7 +238,7 @@ def _download_verified(url: str, final: Path, md5s: tuple[str, ...], progress: b
 
     pooch.get_logger().setLevel("WARNING")
     deadline = download_deadline_s()
-    advice = f"set {BASE_URL_ENV} to a reachable mirror or pass --data-dir with the IDX files"
+    advice = f"set {BASE_URL_ENV} to a reachable mirror, or point {DATA_DIR_ENV} at a folder holding the IDX files"
     try:
         with _deadline(deadline):
             pooch.retrieve(

@@ -10,12 +10,13 @@ import sys
 
 import click
 
+from nncompare import __version__
 from nncompare.errors import NNCompareError
 from nncompare.interrupts import Interrupted, handled
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="nncompare")
+@click.version_option(version=__version__, prog_name="nncompare")
 def cli():
     """Train one scikit-learn MLP job on local, Dask and Spark engines, and measure it."""
 

@@ -170,8 +170,10 @@ def engine_setting_options(func):
 def engine_setting_values(params: dict) -> dict[str, dict]:
     """The engine settings given as flags in ``params`` (removed from them): engine -> {setting: value}.
 
-    Plain JSON, so that ``sweep`` and ``paper`` can hand them to each configuration's process.
+    Plain JSON, so that ``sweep`` and ``paper`` can hand them to each configuration's process; checked
+    here, with the environment's, so that a bad value stops the command before anything runs.
     """
+    from nncompare.engines import EngineOptions
     from nncompare.engines.plugin import parse_setting, setting_kind
     from nncompare.engines.registry import plugin
 
@@ -183,6 +185,7 @@ def engine_setting_values(params: dict) -> dict[str, dict]:
         kind = setting_kind(plugin(engine).settings, f.name)
         value = given if kind == "flag" else parse_setting(kind, f.metadata["flag"], given)
         values.setdefault(engine, {})[f.name] = value
+    EngineOptions.from_environ(values=values)
     return values
 
 
@@ -216,9 +219,9 @@ class AliasedOption(click.Option):
 
 
 def _engine_list(ctx, param, values) -> list[str]:
-    names = [name.strip() for value in values for name in str(value).split(",") if name.strip()]
-    if not names:
-        raise click.BadParameter("name at least one engine")
+    names = [name.strip() for value in values for name in str(value).split(",")]
+    if not names or "" in names:
+        raise click.BadParameter(f"name engines separated by commas ({', '.join(engine_names())}), none empty")
     unknown = [name for name in names if name not in engine_names()]
     if unknown:
         raise click.BadParameter(f"unknown engine {unknown[0]!r}; choose from {', '.join(engine_names())}")
