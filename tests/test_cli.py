@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
+import click
 import pytest
 
+from nncompare.job import ACTIVATIONS, SOLVERS
 from nncompare.record import RECORD_KEYS, read_jsonl
 
 
@@ -76,7 +79,15 @@ def test_default_job_without_data_says_how_to_get_it(tmp_path):
     }
     result = nncompare("run", env=env)
     assert_one_line_error(result)
-    assert "--data-dir" in result.stderr
+    assert "NNCOMPARE_DATA_DIR" in result.stderr
+
+
+def test_data_fetch_names_no_option_it_does_not_have(tmp_path):
+    env = {"NNCOMPARE_CACHE_DIR": str(tmp_path / "cache"), "NNCOMPARE_BASE_URL": "http://127.0.0.1:9/"}
+    result = nncompare("data", "fetch", env=env)
+    assert_one_line_error(result)
+    assert "NNCOMPARE_BASE_URL" in result.stderr and "--data-dir" not in result.stderr
+    assert "train-images-idx3-ubyte.gz" in result.stderr  # Fashion-MNIST's, the default
 
 
 def test_a_directory_with_only_test_files_names_the_train_files(tmp_path):
@@ -155,14 +166,15 @@ def test_main_job_on_fashion_mnist(fashion_dir):
     assert sum(record["phases_s"].values()) == pytest.approx(record["wall_s"] - record["startup_s"], rel=0.05)
 
 
-def test_default_job_runs_when_mnist_is_at_hand(tmp_path):
-    """No engine or dataset flags: the local engine on MNIST, found through NNCOMPARE_DATA_DIR."""
+def test_default_job_runs_on_fashion_mnist_when_at_hand(tmp_path):
+    """No engine or dataset flags: the local engine on Fashion-MNIST (what the quick start provides),
+    found through NNCOMPARE_DATA_DIR."""
     import numpy as np
 
     from nncompare.idx import write_idx
 
     rng = np.random.RandomState(0)
-    folder = tmp_path / "mnist"
+    folder = tmp_path / "fashion-mnist"
     folder.mkdir()
     for prefix, n in (("train", 300), ("t10k", 100)):
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.randint(0, 256, (n, 28, 28)).astype(np.uint8))
@@ -170,7 +182,7 @@ def test_default_job_runs_when_mnist_is_at_hand(tmp_path):
     result = nncompare("run", "--json", env={"NNCOMPARE_DATA_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
-    assert (record["engine"], record["dataset"], record["epochs"]) == ("local", "mnist", 10)
+    assert (record["engine"], record["dataset"], record["epochs"]) == ("local", "fashion-mnist", 10)
     assert record["train_samples"] == 300
 
 
@@ -207,3 +219,80 @@ def test_an_unwritable_out_fails_before_training(tmp_path):
     )
     assert_one_line_error(result)
     assert "is a file, not a folder" in result.stderr
+
+
+def _options(command: str) -> dict[str, click.Option]:
+    from nncompare.cli import cli
+
+    return {opt: p for p in cli.commands[command].params for opt in [*p.opts, *p.secondary_opts]}
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "paper"])
+def test_one_vocabulary_for_the_commands_that_run(command):
+    """The same words on run, sweep and paper, and --help shows the choices and no old spelling."""
+    options = _options(command)
+    shared = ["--engine", "-o", "--out", "--json", "--dry-run", "-v", "-q", "--dashboard", "--spark-conf", "--epochs"]
+    assert [o for o in shared if o not in options] == []
+    assert options["--activation"].type.choices == ACTIVATIONS and options["--solver"].type.choices == SOLVERS
+    text = nncompare(command, "--help").stdout
+    assert "[relu|tanh|logistic|identity]" in text and "[adam|sgd]" in text
+    assert "--engines" not in text and "--max-epochs" not in text
+    assert "fashion-mnist]" in text and "[default: fashion-mnist]" in text
+
+
+def test_the_old_spellings_still_work(tmp_path):
+    swept = nncompare(
+        "sweep", "--engines", "local", "--dataset", "digits", "-o", str(tmp_path / "s.jsonl"), "--dry-run"
+    )
+    assert swept.returncode == 0 and swept.stdout.startswith("to do local digits"), swept.stderr
+    capped = nncompare(
+        "paper",
+        "--engines",
+        "local",
+        "--max-epochs",
+        "3",
+        "--dataset",
+        "digits",
+        "-o",
+        str(tmp_path / "p"),
+        "--dry-run",
+    )
+    assert capped.returncode == 0, capped.stderr
+    listed = capped.stdout.splitlines()
+    assert len(listed) == 3 and all(re.fullmatch(r"to do local digits .*, 3 epochs, repeat 0", line) for line in listed)
+
+
+def test_engines_repeated_or_comma_separated_are_the_same(tmp_path):
+    out = str(tmp_path / "s.jsonl")
+    by_comma = nncompare("sweep", "--engine", "local,dask", "--dataset", "digits", "-o", out, "--dry-run", "--json")
+    repeated = nncompare(
+        "sweep", "--engine", "local", "--engine", "dask", "--dataset", "digits", "-o", out, "--dry-run", "--json"
+    )
+    assert by_comma.returncode == 0, by_comma.stderr
+    assert by_comma.stdout == repeated.stdout
+    assert [json.loads(line)["spec"]["engine"] for line in by_comma.stdout.splitlines()] == ["local", "dask"]
+
+
+def test_dry_run_says_what_would_run_and_writes_nothing(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = nncompare("run", "--engine", "local", "--dataset", "digits", "--workers", "2", "-o", str(out), "--dry-run")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == "to do local digits 2w x 1c x auto, 10 epochs, repeat 0\n"
+    as_json = json.loads(nncompare("run", "--dataset", "digits", "--dry-run", "--json").stdout)
+    assert as_json["done"] is False and as_json["spec"]["dataset"] == "digits" and as_json["spec_key"]
+    assert not out.exists()
+
+
+def test_sweep_and_paper_json_print_the_records_alone(tmp_path):
+    out = tmp_path / "s.jsonl"
+    args = ["--dataset", "digits", "--hidden", "8", "--json", "-q"]
+    swept = nncompare("sweep", *args, "--epochs", "1,2", "-o", str(out))
+    assert swept.returncode == 0, swept.stderr
+    records = [json.loads(line) for line in swept.stdout.splitlines()]
+    assert [r["epochs"] for r in records] == [1, 2] and read_jsonl(out) == records
+    report = tmp_path / "paper"
+    papered = nncompare("paper", *args, "--engine", "local", "--epochs", "1", "-o", str(report))
+    assert papered.returncode == 0, papered.stderr
+    records = [json.loads(line) for line in papered.stdout.splitlines()]  # three configurations, each capped
+    assert len(records) == 3 and {r["paper"]["max_epochs"] for r in records} == {1}
+    assert "report written to" in papered.stderr

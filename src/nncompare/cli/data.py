@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from nncompare.cli.options import data_dir_option
+from nncompare.cli.options import DEFAULT_DATASET, data_dir_option
 from nncompare.data import DATASETS, IDX_DATASETS, checksum_status, fetch, load_dataset, locate
 
 _IDX_CHOICE = click.Choice(tuple(IDX_DATASETS))
@@ -18,7 +18,7 @@ def data():
 
 
 @data.command("fetch")
-@click.option("--dataset", type=_IDX_CHOICE, default="mnist", show_default=True)
+@click.option("--dataset", type=_IDX_CHOICE, default=DEFAULT_DATASET, show_default=True)
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True)
 def fetch_cmd(dataset, split):
     """Download a dataset into the cache, verifying its checksums."""
@@ -29,7 +29,7 @@ def fetch_cmd(dataset, split):
 
 
 @data.command("verify")
-@click.option("--dataset", type=_IDX_CHOICE, default="mnist", show_default=True)
+@click.option("--dataset", type=_IDX_CHOICE, default=DEFAULT_DATASET, show_default=True)
 @data_dir_option
 def verify_cmd(dataset, data_dir):
     """Check the files found for a dataset: checksums, IDX structure, shapes."""
