@@ -101,7 +101,8 @@ def test_tests_workflow_installs_java_17_and_every_extra_then_runs_pytest():
     workflow = _load("tests.yml")
     triggers = workflow[True]  # YAML 1.1 reads the key "on" as True
     assert "push" in triggers and "pull_request" in triggers
-    (job,) = workflow["jobs"].values()
+    assert set(workflow["jobs"]) == {"lint", "build", "pytest"}
+    job = workflow["jobs"]["pytest"]
     uses = _uses(job)
     assert str(uses["actions/setup-java"]["java-version"]) == "17"
     assert uses["actions/checkout"].get("fetch-depth") == 0
@@ -178,3 +179,32 @@ def test_benchmarks_workflow_gates_pull_requests_with_nncompare_gate_and_publish
     assert "asv publish" in _runs(workflow["jobs"]["record"])
     assert "actions/upload-pages-artifact" in _uses(workflow["jobs"]["record"])
     assert "actions/deploy-pages" in _uses(workflow["jobs"]["deploy"])
+
+
+def _pyproject() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_tests_run_on_the_oldest_and_the_newest_python_supported():
+    project = _pyproject()["project"]
+    supported = [
+        c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if c.startswith("Programming Language :: Python :: 3.")
+    ]
+    job = _load("tests.yml")["jobs"]["pytest"]
+    assert job["strategy"]["matrix"]["python-version"] == [supported[0], supported[-1]]
+    assert project["requires-python"] == f">={supported[0]}"
+    assert _uses(job)["actions/setup-python"]["python-version"] == "${{ matrix.python-version }}"
+
+
+def test_the_lint_job_runs_ruff_as_pinned():
+    [pin] = [r for r in _pyproject()["project"]["optional-dependencies"]["lint"] if r.startswith("ruff")]
+    runs = _runs(_load("tests.yml")["jobs"]["lint"])
+    assert f'"{pin}"' in runs
+    assert "ruff check" in runs and "ruff format --check ." in runs
+
+
+def test_the_build_job_builds_and_checks_wheel_and_sdist():
+    runs = _runs(_load("tests.yml")["jobs"]["build"])
+    assert "python -m build" in runs and "twine check --strict dist/*" in runs
