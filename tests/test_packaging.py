@@ -170,3 +170,10 @@ def test_the_wheel_and_sdist_build_and_pass_twine_check(tmp_path):
     assert "nncompare/py.typed" in files and any(f.startswith("nncompare/paper/") and f.endswith(".csv") for f in files)
     assert "License-Expression: BSD-3-Clause" in meta and "Project-URL: Source, " in meta
     assert "Requires-Dist: scipy" in meta
+
+
+@pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]])
+def test_the_tree_is_linted_and_formatted(command):
+    """What the workflow's lint job checks, so that .ci/run holds to it too."""
+    done = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

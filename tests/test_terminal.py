@@ -113,8 +113,8 @@ def test_spark_prints_nothing_of_its_own_and_its_log_is_named(fashion_dir, tmp_p
     assert verbose.returncode == 0, verbose.stderr
     lines = verbose.stderr.splitlines()
     assert all(line.startswith("nncompare: ") for line in lines), verbose.stderr
-    [named] = [line for line in lines if "engine's own log: " in line]
-    log_file = Path(named.split("engine's own log: ")[1])
+    [named] = [line for line in lines if line.startswith("nncompare: spark engine started in ")]
+    log_file = Path(named.split("; its log: ")[1])
     record = json.loads(verbose.stdout)
     assert record["engine_info"]["log_file"] == str(log_file)
     assert log_file.parent.parent == tmp_path / "logs"

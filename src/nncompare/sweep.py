@@ -219,12 +219,8 @@ def run_in_subprocess(
     )
     lines: queue.Queue = queue.Queue()
     err: list[str] = []
-    readers = [
-        threading.Thread(target=_read_lines, args=(proc.stdout, lines.put), daemon=True),
-        threading.Thread(
-            target=_read_lines, args=(proc.stderr, lambda s: s is not None and err.append(s)), daemon=True
-        ),
-    ]
+    readers = [threading.Thread(target=_read_lines, args=(proc.stdout, lines.put), daemon=True)]
+    readers.append(threading.Thread(target=err.extend, args=(proc.stderr,), daemon=True))
     for reader in readers:
         reader.start()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s

@@ -35,10 +35,9 @@ from nncompare.partition import make_shards
 from nncompare.record import PHASES, build_record
 from nncompare.trainer import blas_threads
 
-#: Called with each stage's event: ``{"stage", "epoch" (epochs done), "epochs" (the limit), ...}``. Stages:
-#: ``starting`` (``engine``, ``workers``), ``placing`` (``shards``), ``training`` (rounds begin), and
-#: ``epoch`` after each epoch (``loss``, ``accuracy``, ``epoch_s``, ``stopping``: the stopping rule ended it),
-#: ``stopping`` (``engine``) as the engine is closed.
+#: Called with each stage's event: ``{"stage", "epoch" (epochs done), "epochs" (the limit), ...}``: ``starting``
+#: (``engine``, ``workers``), ``placing`` (``shards``), ``training`` (rounds begin), ``epoch`` after each epoch
+#: (``loss``, ``accuracy``, ``epoch_s``, ``stopping``: the stopping rule ended it), ``stopping`` (``engine``).
 Progress = Callable[[dict], None]
 log = logging.getLogger(__name__)  # engine events, shown by ``nncompare run -v``
 
@@ -162,9 +161,8 @@ class TrainingRun:
         urls = logging.getLogger("nncompare.dashboard")  # on with -v or --dashboard
         if urls.isEnabledFor(logging.INFO):
             info = self.engine.describe()
-            log.info("%s engine started in %.2f s", self.engine.name, self.startup_s)
-            if info.get("log_file"):
-                log.info("%s engine's own log: %s", self.engine.name, info["log_file"])
+            own_log = f"; its log: {info['log_file']}" if info.get("log_file") else ""
+            log.info("%s engine started in %.2f s%s", self.engine.name, self.startup_s, own_log)
             for key in (k for k in info if k.endswith("_url") and info[k]):
                 urls.info("%s: %s", key.removesuffix("_url").replace("_", " "), info[key])
 
