@@ -137,3 +137,17 @@ def test_the_asv_suite_benchmarks_it(plugin_env):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["copy", "2"]
+
+
+def test_a_sweep_hands_its_flag_to_each_configurations_process(plugin_env, tmp_path):
+    """Engine settings flags are the same words on sweep as on run, and reach every configuration."""
+    out, plain = tmp_path / "flagged.jsonl", tmp_path / "plain.jsonl"
+    grid = ["--engine", "copy", "--dataset", "digits", "--epochs", "1", "--workers", "1,2", "-q"]
+    flagged = nncompare(plugin_env, "sweep", *grid, "--copy-label", "-o", str(out))
+    assert flagged.returncode == 0, flagged.stderr
+    assert [json.loads(line)["engine_info"].get("label") for line in out.read_text().splitlines()] == [
+        "the copy engine ran"
+    ] * 2
+    unflagged = nncompare(plugin_env, "sweep", *grid, "-o", str(plain))
+    assert unflagged.returncode == 0, unflagged.stderr
+    assert [json.loads(line)["engine_info"].get("label") for line in plain.read_text().splitlines()] == [None] * 2

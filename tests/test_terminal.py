@@ -128,3 +128,16 @@ def test_python_dash_m_is_the_command():
 
     done = subprocess.run([sys.executable, "-m", "nncompare", "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"nncompare, version {nncompare.__version__}"
+
+
+@pytest.mark.slow
+def test_a_quiet_spark_sweep_prints_its_summary_alone_and_passes_spark_conf(fashion_dir, tmp_path):
+    out = tmp_path / "s.jsonl"
+    args = ["sweep", "--engine", "spark", "--workers", "1", "--epochs", "1", "--train-samples", "2000", "-q"]
+    seen = run_on_terminal(
+        *args, "--spark-conf", "spark.executor.memory=1200m", "--data-dir", str(fashion_dir), "-o", str(out), cols=250
+    )
+    assert seen.returncode == 0, seen.screen
+    assert seen.lines() == [f"1 ran, 0 already done, 0 failed; results in {out}"]
+    [record] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["engine_info"]["settings"]["spark.executor.memory"] == "1200m"
