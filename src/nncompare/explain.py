@@ -150,7 +150,7 @@ def check_convergence_plateau(records: list[dict]) -> Finding:
             "not enough evidence",
             f"none of our {len(stopping)} runs stopped before its epoch cap (most epochs run: "
             f"{max(r['epochs_run'] for r in stopping)}); the rule needs the training loss to stall for more than "
-            f"n_iter_no_change={n_iter} epochs: runs with a higher --max-epochs would settle it",
+            f"n_iter_no_change={n_iter} epochs: runs with a higher --epochs would settle it",
             evidence,
         )
     groups = list(group_by(stopped, topology_group).values())

@@ -130,7 +130,7 @@ def paper_table(records: list[dict]) -> Table:
     columns = sorted({p.epochs for p in paper})
     engines = list(dict.fromkeys([*(p.engine for p in paper), *sorted({r["engine"] for r in tagged})]))
     configs = list(dict.fromkeys(p.config for p in paper))
-    # a results file resumed with another --max-epochs holds several caps per column: show the largest
+    # a results file resumed with another --epochs cap holds several caps per column: show the largest
     caps = {c: max((r["epochs"] for r in tagged if c in r["paper"]["columns"]), default=None) for c in columns}
     head = [
         "engine",
