@@ -63,11 +63,11 @@ def test_quiet_and_off_a_terminal_nothing_but_the_result():
     assert piped.returncode == 0 and piped.stderr == ""
 
 
-def test_verbose_and_quiet_together_are_refused():
-    done = nncompare("run", *SMALL, "-v", "-q")
-    assert done.returncode == 2
-    [line] = done.stderr.strip().splitlines()
-    assert line.startswith("nncompare: error: ") and "give -v or -q, not both" in line
+def test_quiet_and_verbose_print_the_events_without_a_bar():
+    seen = run_on_terminal("run", *SMALL, "-v", "-q")
+    assert seen.returncode == 0, seen.screen
+    assert not [frame for frame in seen.frames() if " epochs [" in frame]
+    assert seen.screen.count("\r\n") == len(seen.lines()) == 5  # start, placement, 3 rounds: whole lines only
 
 
 def test_a_sweep_shows_the_configurations_and_inside_the_running_one(tmp_path):
@@ -141,3 +141,14 @@ def test_a_quiet_spark_sweep_prints_its_summary_alone_and_passes_spark_conf(fash
     assert seen.lines() == [f"1 ran, 0 already done, 0 failed; results in {out}"]
     [record] = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["engine_info"]["settings"]["spark.executor.memory"] == "1200m"
+
+
+def test_a_sweep_relays_each_configurations_dashboard(tmp_path):
+    """--dashboard is the same word on sweep as on run: each configuration starts its UI and its URL is shown."""
+    out = tmp_path / "s.jsonl"
+    done = nncompare("sweep", "--engine", "dask", *SMALL[:-3], "--epochs", "1", "--dashboard", "-q", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    [url_line, summary] = done.stderr.splitlines()
+    assert re.fullmatch(r"nncompare: \[1/1\] dashboard: http://127\.0\.0\.1:\d+/status", url_line), url_line
+    assert summary.startswith("1 ran, 0 already done, 0 failed")
+    assert json.loads(out.read_text())["engine_info"]["dashboard_url"] == url_line.split("dashboard: ")[1]

@@ -245,12 +245,6 @@ def engines_option(default: tuple[str, ...], help: str):
     )
 
 
-def _not_both(ctx, param, value):
-    if value and ctx.params.get("verbose"):
-        raise click.BadParameter("give -v or -q, not both")
-    return value
-
-
 def output_options(*, out: click.Option | None = None, json_help: str, dry_run_help: str):
     """The options every command that runs configurations spells alike: -o/--out, --json, --dry-run,
     -v/-q, --dashboard and each engine's settings flags (the values reach every configuration)."""
@@ -264,11 +258,13 @@ def output_options(*, out: click.Option | None = None, json_help: str, dry_run_h
                 "--verbose",
                 "-v",
                 is_flag=True,
-                is_eager=True,
                 help="Print the run's events, one line each: engine start, placement, rounds, recovery.",
             ),
             click.option(
-                "--quiet", "-q", is_flag=True, callback=_not_both, help="No progress bar: print only the result."
+                "--quiet",
+                "-q",
+                is_flag=True,
+                help="No progress bar: print only the result (and with -v the events, as plain lines).",
             ),
             click.option(
                 "--dashboard", is_flag=True, help="Start the engine's own UI (Spark UI, Dask dashboard), print its URL."
