@@ -176,12 +176,6 @@ def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
                 continue
 
 
-def _read_lines(stream, sink) -> None:
-    for line in stream:
-        sink(line)
-    sink(None)
-
-
 def run_in_subprocess(
     run: Run,
     *,
@@ -219,7 +213,7 @@ def run_in_subprocess(
     )
     lines: queue.Queue = queue.Queue()
     err: list[str] = []
-    readers = [threading.Thread(target=_read_lines, args=(proc.stdout, lines.put), daemon=True)]
+    readers = [threading.Thread(target=lambda: [*map(lines.put, proc.stdout), lines.put(None)], daemon=True)]
     readers.append(threading.Thread(target=err.extend, args=(proc.stderr,), daemon=True))
     for reader in readers:
         reader.start()
@@ -278,8 +272,8 @@ def run_sweep(
 
     With ``give_up_on_engine``, an engine whose first attempted run fails is not tried again
     in this sweep (its extra is missing, or its cluster does not start); the reason is kept.
-    ``on_event`` gets a ``configuration`` event before each configuration, then that
-    configuration's own events; ``child`` (``settings``, ``dashboard``, ``verbose``) goes to ``runner``.
+    ``on_event`` gets a ``configuration`` event before each configuration, its own events, then
+    ``finished``; ``child`` (``settings``, ``dashboard``, ``verbose``) goes to ``runner``.
     """
     done = completed(out)
     todo = [r for r in runs if r.key not in done]
@@ -306,6 +300,9 @@ def run_sweep(
                 outcome.skipped_engines[engine] = str(exc)
                 echo(f"skipping engine {engine}: its first run failed ({exc})")
             continue
+        finally:
+            if on_event is not None:
+                on_event({"stage": "finished", "index": i, "total": len(todo)})
         record = {**record, "repeat": run.repeat, **run.tags}
         raise_if_interrupted()
         with deferred():  # the line is written whole, then the interrupt is honoured

@@ -204,6 +204,10 @@ class SweepDisplay:
                 self.overall.set_description_str(f"{self.prefix}{event['describe']}", refresh=False)
                 self.overall.refresh()
                 self.run.restart("starting the configuration's process")
+        elif stage == "finished":
+            if self.overall is not None:
+                self.overall.n = event["index"]
+                self.overall.refresh()
         elif stage == "log":
             if self.verbose or (self.dashboard and event.get("logger") == "nncompare.dashboard"):
                 write(f"nncompare: {self.prefix}{event['message']}")
