@@ -89,6 +89,12 @@ def test_the_lint_pins_agree():
     assert f"ruff=={repo['rev'].removeprefix('v')}" == ruff
     assert {h["id"] for h in repo["hooks"]} == {"ruff-check", "ruff-format"}
     assert metadata.version("ruff") == ruff.split("==")[1], "the ruff installed is the one pinned"
+    done = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "validate-config", str(ROOT / ".pre-commit-config.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_results_lock_files_are_ignored():

@@ -74,9 +74,9 @@ class RunBar:
     """One configuration's bar: the stage it is in (starting the engine, placing, epoch k/N with the
     time left), redrawn every second while a stage has nothing to count. Off the terminal it draws nothing."""
 
-    def __init__(self, *, enabled: bool, position: int = 0, label: str = ""):
+    def __init__(self, *, enabled: bool, position: int = 0):
         self.bar = None
-        self.enabled, self.position, self.label = enabled, position, label
+        self.enabled, self.position = enabled, position
         self.training_since: float | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -105,12 +105,12 @@ class RunBar:
         if not self.enabled:
             return
         if self.bar is None:
-            self._open(total or 1, f"{self.label}{stage}")
+            self._open(total or 1, stage)
         if total is not None and self.bar.total != total:
             self.bar.total = total
         if done is not None:
             self.bar.n = done
-        self.bar.set_description_str(f"{self.label}{stage}", refresh=False)
+        self.bar.set_description_str(stage, refresh=False)
         self.bar.set_postfix_str(postfix, refresh=False)
         self.bar.refresh()
 
@@ -135,7 +135,7 @@ class RunBar:
         """A new configuration on the same bar: its clock from zero, at ``stage``."""
         self.training_since = None
         if self.bar is not None:
-            self.bar.set_description_str(f"{self.label}{stage}", refresh=False)
+            self.bar.set_description_str(stage, refresh=False)
             self.bar.set_postfix_str("", refresh=False)
             self.bar.reset(total=1)
         self._show(stage, 0, 1)
