@@ -114,7 +114,7 @@ def test_truncated_transfer_leaves_nothing_in_the_cache(http_server, mnist_test_
 
 def test_unreachable_mirror_says_what_to_do(isolated_cache, monkeypatch):
     monkeypatch.setenv("NNCOMPARE_BASE_URL", "http://127.0.0.1:9/")
-    with pytest.raises(DataError, match="NNCOMPARE_BASE_URL .* --data-dir"):
+    with pytest.raises(DataError, match="NNCOMPARE_BASE_URL .* NNCOMPARE_DATA_DIR"):
         load_dataset("mnist")
 
 
