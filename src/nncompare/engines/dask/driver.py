@@ -322,6 +322,7 @@ class DaskEngine(Engine):
                 for i, p in sorted(self.placements.items())
             },
             "scheduler_transitions_during_training": transitions,
+            "worker_start_method": self._cluster.worker_start_method,
             "recoveries": list(self._recoveries),
         }
         if self._cluster.dashboard_url:
