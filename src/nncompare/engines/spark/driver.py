@@ -129,6 +129,7 @@ class SparkEngine(Engine):
                     self.spec.model,
                     self.spec.topology.cores_per_worker,
                     idle_s,
+                    "tree" if self.settings.tree_exchange else "star",
                 )
             )
             for s in shards
@@ -136,6 +137,11 @@ class SparkEngine(Engine):
         self._shard_bytes = {s.index: s.nbytes for s in shards}
         self.service.set_placements(placements)
         self._conns = self._await_tasks("placing the shards", may_restart=False)
+        if self.settings.tree_exchange:
+            try:
+                self.service.wire_tree(self._conns)
+            except TaskLost as exc:
+                raise EngineError(f"Spark tasks could not connect to each other: {exc}") from None
 
     def _launch(self) -> None:
         """Start a barrier job (generation g) in a background thread; only its tasks are admitted from now on."""
@@ -237,7 +243,10 @@ class SparkEngine(Engine):
         recovery_s = 0.0
         while True:
             try:
-                replies = self.service.run_round(self._conns, frame)
+                if self.settings.tree_exchange:
+                    partial, rtt = self.service.run_tree_round(self._conns[0], frame)
+                else:
+                    replies = self.service.run_round(self._conns, frame)
                 break
             except TaskLost as exc:
                 noticed = time.perf_counter()  # recovery starts here (engines.base): the wait that noticed is not in it
@@ -248,6 +257,11 @@ class SparkEngine(Engine):
                 self._conns = []
                 self._attempts += 1
                 self._conns = self._await_tasks(f"resuming round {position.number}", may_restart=True)
+                if self.settings.tree_exchange:
+                    try:
+                        self.service.wire_tree(self._conns)
+                    except TaskLost as again:  # the retry lost a task too: wait for the next one
+                        log.warning("Spark tasks lost while wiring the tree (%s)", again)
                 seconds = time.perf_counter() - noticed
                 recovery_s += seconds
                 lost = True
@@ -261,12 +275,23 @@ class SparkEngine(Engine):
                         "reason": str(exc),
                     }
                 )
+        recovered = sorted(c.partition for c in self._conns) if lost else []
+        if self.settings.tree_exchange:
+            order = sorted(range(len(partial.updates)), key=lambda i: partial.updates[i].shard)
+            extra = {"task_overhead_s": [partial.notes[i]["task_overhead_s"] for i in order], "root_round_trip_s": rtt}
+            return RoundResult(
+                [partial.updates[i] for i in order],
+                recovered_shards=recovered,
+                recovery_s=recovery_s,
+                extra=extra,
+                average=partial.mean,
+                average_s=partial.average_s,
+            )
         replies.sort(key=lambda r: r.update.shard)
         extra = {
             "wire_s": [r.rtt_s - r.update.compute_s for r in replies],
             "task_overhead_s": [r.task_overhead_s for r in replies],
         }
-        recovered = sorted(c.partition for c in self._conns) if lost else []
         return RoundResult([r.update for r in replies], recovered_shards=recovered, recovery_s=recovery_s, extra=extra)
 
     # --- shutdown -------------------------------------------------------------------------
@@ -322,6 +347,7 @@ class SparkEngine(Engine):
         if self.service is not None:
             stats = self.service.stats
             info.update(
+                exchange="tree" if self.settings.tree_exchange else "star",
                 service=f"{self.service.host}:{self.service.port}",
                 barrier_stage_attempts=self._attempts,
                 barrier_jobs=self._stage.generation if self._stage else 0,
