@@ -67,8 +67,17 @@ def rounds_per_epoch(spec: JobSpec, shard_sizes: list[int]) -> int:
 
 
 def training_data(spec: JobSpec, dataset: Dataset):
-    """Features, labels and (None where the dataset has none) the uint8 pixels of the rows the job trains on."""
+    """Features, labels and (None where the dataset has none) the uint8 pixels of the rows the job trains on.
+
+    Past the data set's size, the images and their deformed copies (:func:`nncompare.augment.grown`,
+    kept for the process) and no float32 features: the shards are cut from the pixels.
+    """
     x, y, pixels = dataset.x_train, dataset.y_train, dataset.x_train_pixels
+    if spec.train_samples is not None and spec.train_samples > len(y):
+        from nncompare.augment import grown
+
+        pixels, y = grown(dataset, spec.train_samples)
+        return None, y, pixels
     if spec.train_samples is not None:
         x, y = x[: spec.train_samples], y[: spec.train_samples]
         pixels = None if pixels is None else pixels[: spec.train_samples]
@@ -335,6 +344,7 @@ def run_job(
     load_start = time.perf_counter()
     if dataset is None:
         dataset = load_dataset(spec.dataset, data_dir=data_dir)
+    training_data(spec, dataset)  # a grown training set is made here, in load_s, not in placement
     load_s = time.perf_counter() - load_start
     engine = create_engine(spec, cluster, options)
     with TrainingRun(spec, dataset, engine, cluster=cluster, progress=progress) as run:

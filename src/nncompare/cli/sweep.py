@@ -60,7 +60,8 @@ def parse_engines(text: str) -> list[str]:
 
 def base_spec(options: dict, **axes):
     """A JobSpec from the shared flags plus the grid axes given."""
-    o = {"engine": "local", "workers": 1, "cores": 1, "memory": None, "epochs": 1, "cluster": None, **options, **axes}
+    o = {"engine": "local", "workers": 1, "cores": 1, "memory": None, "epochs": 1, "cluster": None}
+    o = {"train_samples": None, **o, **options, **axes}
     return spec_from_options(o)
 
 
@@ -79,6 +80,12 @@ def base_spec(options: dict, **axes):
 @click.option("--cores", default="1", show_default=True, help="Cores per worker, comma separated.")
 @click.option("--memory", default="", help="Memory per worker, comma separated (e.g. 1g,2g); default: engine's choice.")
 @click.option("--epochs", default="10", show_default=True, help="Maximum epochs, comma separated.")
+@click.option(
+    "--train-samples",
+    "train_samples",
+    default="",
+    help="Training set sizes, comma separated; past the data set's size its images grow (nncompare.augment).",
+)
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option(
     "--timeout",
@@ -90,9 +97,9 @@ def base_spec(options: dict, **axes):
 )
 @click.option("--cluster", default=None, help="Dask scheduler or Spark master every configuration runs on.")
 @click.option("--dry-run", is_flag=True, help="List the configurations still to run, and stop.")
-@with_job_params(exclude=(*GRID_AXES, "cluster"))
-def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, cluster, dry_run, **options):
-    """Run every combination of engines x workers x cores x memory x epochs, REPEATS times.
+@with_job_params(exclude=(*GRID_AXES, "cluster", "train_samples"))
+def sweep(out, engines, workers, cores, memory, epochs, train_samples, repeats, timeout_s, cluster, dry_run, **options):
+    """Run every combination of engines x workers x cores x memory x epochs (x training set sizes), REPEATS times.
 
     Each configuration runs in its own process; its record is appended to OUT when it
     finishes. Interrupt at any time (Ctrl-C) and run the same command again to finish the grid.
@@ -107,17 +114,20 @@ def sweep(out, engines, workers, cores, memory, epochs, repeats, timeout_s, clus
                 f"the {name} engine runs in this process and takes no --cluster; leave it out of --engines"
             )
     memories = split_list(memory, parse_memory, "--memory") if memory.strip() else [None]
-    base = base_spec(options, cluster=cluster, engine=engine_list[0])
-    runs = grid(
-        base,
-        engines=engine_list,
-        workers=positive_ints(workers, "--workers"),
-        cores=positive_ints(cores, "--cores"),
-        memory=memories,
-        epochs=positive_ints(epochs, "--epochs"),
-        repeats=repeats,
-        cluster=cluster,
-    )
+    sizes = positive_ints(train_samples, "--train-samples") if train_samples.strip() else [None]
+    runs = []
+    for size in sizes:
+        base = base_spec(options, cluster=cluster, engine=engine_list[0], train_samples=size)
+        runs += grid(
+            base,
+            engines=engine_list,
+            workers=positive_ints(workers, "--workers"),
+            cores=positive_ints(cores, "--cores"),
+            memory=memories,
+            epochs=positive_ints(epochs, "--epochs"),
+            repeats=repeats,
+            cluster=cluster,
+        )
     for name in engine_list:
         engine_class(name)  # a missing extra is bad input: say so before running anything
     check_appendable(out)
