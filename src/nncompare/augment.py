@@ -8,7 +8,7 @@ shear, a shift of up to two pixels) and a smooth elastic displacement field (Sim
 2003; Loosli, Canu and Bottou's infiMNIST draws the same kinds of deformation), resampled
 bilinearly and rounded back to uint8. Labels are copied; the test set is never touched.
 
-Deterministic: copy ``k`` draws its parameters from ``RandomState([seed, k])`` (numpy's
+Deterministic: copy ``k`` draws its parameters from ``RandomState([seed, k, chunk])`` (numpy's
 legacy generator, whose stream numpy keeps stable across versions), so the same data set,
 size and seed give the same bytes, and a larger size extends a smaller one (its first rows are
 the smaller set). Grown sets are kept in this process (:func:`grown`): a sweep's configurations
@@ -41,10 +41,10 @@ def deformed_copy(pixels: np.ndarray, copy: int, seed: int = 0) -> np.ndarray:
     side = math.isqrt(size)
     if side * side != size:
         raise ValueError(f"images of {size} pixels are not square; only square images can be deformed")
-    rng = np.random.RandomState([seed, copy])
     out = np.empty_like(pixels)
     for start in range(0, n, CHUNK):
         block = pixels[start : start + CHUNK]
+        rng = np.random.RandomState([seed, copy, start // CHUNK])
         out[start : start + len(block)] = _deform(block.reshape(-1, side, side), rng).reshape(len(block), size)
     return out
 
@@ -52,12 +52,14 @@ def deformed_copy(pixels: np.ndarray, copy: int, seed: int = 0) -> np.ndarray:
 def _deform(images: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     """Each image of the (m, side, side) block resampled through its own affine map plus elastic field."""
     m, side, _ = images.shape
-    angle = np.deg2rad(rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG, m))
-    scale = 1.0 + rng.uniform(-MAX_SCALE, MAX_SCALE, m)
-    shear = rng.uniform(-MAX_SHEAR, MAX_SHEAR, m)
-    shift = rng.uniform(-MAX_SHIFT_PX, MAX_SHIFT_PX, (2, m))
+    # drawn for a whole chunk whatever its rows, so that an image's deformation does not depend on
+    # how many images follow it: a larger grown set extends a smaller one
+    angle = np.deg2rad(rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG, CHUNK))[:m]
+    scale = 1.0 + rng.uniform(-MAX_SCALE, MAX_SCALE, CHUNK)[:m]
+    shear = rng.uniform(-MAX_SHEAR, MAX_SHEAR, CHUNK)[:m]
+    shift = rng.uniform(-MAX_SHIFT_PX, MAX_SHIFT_PX, (2, CHUNK))[:, :m]
     spread = _spread(side, ELASTIC_GRID)
-    grid = rng.uniform(-ELASTIC_PX, ELASTIC_PX, (2, m, ELASTIC_GRID, ELASTIC_GRID)).astype(np.float32)
+    grid = rng.uniform(-ELASTIC_PX, ELASTIC_PX, (2, CHUNK, ELASTIC_GRID, ELASTIC_GRID))[:, :m].astype(np.float32)
     field = np.einsum("ia,dmab,jb->dmij", spread, grid, spread, optimize=True)
 
     centre = (side - 1) / 2.0
