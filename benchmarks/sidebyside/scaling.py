@@ -43,6 +43,9 @@ def run(engine: str, workers: int, hidden: int, args) -> dict:
     if done.returncode:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}
     record = json.loads(done.stdout.strip().splitlines()[-1])
+    if args.records:  # whole records, for nncompare report / explain and the what-if model
+        with open(args.records, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
     rounds = record["rounds"][1:] or record["rounds"]
 
     def median(key):
@@ -72,6 +75,7 @@ def main(argv=None) -> int:
     parser.add_argument("--exchange", choices=("tree", "star"), default="tree")
     parser.add_argument("--no-bare", action="store_true", help="Leave out Spark's bare start-ups.")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--records", default=None, help="Append every run's whole record to this JSON-lines file.")
     args = parser.parse_args(argv)
     engines = [e for e in args.engines.split(",") if e]
     workers = [int(w) for w in args.workers.split(",")]
