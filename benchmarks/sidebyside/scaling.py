@@ -9,7 +9,8 @@ first). Then the ratios the issue's targets are about: start-up at the largest W
 smallest (Dask, target <= 2x), Spark's start-up over a bare session whose Python workers
 import the same stack (``nncompare.floor.bare_startup``, target <= 1.15x), and transfer at 8
 workers over 2 (target <= 3x). ``--exchange star`` runs the engines the way they exchanged
-weights before the tree (driver to every worker), for the same table side by side.
+weights before the tree (driver to every worker); ``--exchange both`` runs every configuration
+both ways, one right after the other, and prints both tables: the comparison side by side.
 
 Workers beyond the machine's cores are oversubscribed: the table marks them with ``*``.
 
@@ -31,14 +32,13 @@ DASK_STARTUP_GROWTH, SPARK_STARTUP_OVER_BARE, TRANSFER_GROWTH = 2.0, 1.15, 3.0
 EXCHANGE_ENV = {"dask": "NNCOMPARE_DASK_TREE_EXCHANGE", "spark": "NNCOMPARE_SPARK_TREE_EXCHANGE"}
 
 
-def run(engine: str, workers: int, hidden: int, args) -> dict:
+def run(engine: str, workers: int, hidden: int, args, exchange: str) -> dict:
     cmd = [sys.executable, "-c", "from nncompare.cli import main; main()", "run", "--json", "--quiet"]
     cmd += ["--engine", engine, "--dataset", args.dataset, "--workers", str(workers), "--cores", "1"]
     cmd += ["--train-samples", str(args.samples * workers), "--epochs", str(args.epochs), "--hidden", str(hidden)]
     cmd += ["--no-convergence-stop"] + (["--data-dir", args.data_dir] if args.data_dir else [])
     env = dict(os.environ)
-    if args.exchange == "star":
-        env[EXCHANGE_ENV[engine]] = "0"
+    env[EXCHANGE_ENV[engine]] = "0" if exchange == "star" else "1"
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=900)
     if done.returncode:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}
@@ -63,36 +63,9 @@ def run(engine: str, workers: int, hidden: int, args) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", default="dask,spark")
-    parser.add_argument("--workers", default="2,4,8")
-    parser.add_argument("--hidden", default="100,1000")
-    parser.add_argument("--samples", type=int, default=800, help="Training samples per worker.")
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--exchange", choices=("tree", "star"), default="tree")
-    parser.add_argument("--no-bare", action="store_true", help="Leave out Spark's bare start-ups.")
-    parser.add_argument("--out", default=None)
-    parser.add_argument("--records", default=None, help="Append every run's whole record to this JSON-lines file.")
-    args = parser.parse_args(argv)
-    engines = [e for e in args.engines.split(",") if e]
-    workers = [int(w) for w in args.workers.split(",")]
-    hidden = [int(h) for h in args.hidden.split(",")]
+def report(results: dict, exchange: str, engines, workers, hidden, args, load) -> int:
+    """Print one exchange's table and the targets' verdicts; how many verdicts failed."""
     cores = os.cpu_count() or 1
-
-    load = [os.getloadavg()[0]]
-    results: dict = {}
-    for engine in engines:
-        for w in workers:
-            for h in hidden:
-                results[f"{engine} {w} {h}"] = run(engine, w, h, args)
-            if engine == "spark" and not args.no_bare:
-                from nncompare.floor import bare_startup
-
-                results[f"spark {w} bare"] = bare_startup("spark", w, training_stack=True)
-    load.append(os.getloadavg()[0])
 
     def cell(engine, w, h, key, scale=1.0, fmt="{:.1f}"):
         r = results.get(f"{engine} {w} {h}", {})
@@ -101,7 +74,7 @@ def main(argv=None) -> int:
     big = max(hidden)
     print(
         f"{args.dataset}, {args.samples} samples a worker, {args.epochs} epochs, W x 1 core, "
-        f"exchange: {args.exchange}; "
+        f"exchange: {exchange}; "
         f"load {load[0]:.1f} -> {load[1]:.1f} on {cores} cores; * = more workers than cores (oversubscribed); "
         f"medians over the rounds after the first"
     )
@@ -150,6 +123,44 @@ def main(argv=None) -> int:
         except KeyError as exc:
             print(f"FAIL  {engine}: a run failed ({exc})")
             failures += 1
+    print()
+    return failures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default="dask,spark")
+    parser.add_argument("--workers", default="2,4,8")
+    parser.add_argument("--hidden", default="100,1000")
+    parser.add_argument("--samples", type=int, default=800, help="Training samples per worker.")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--exchange", choices=("tree", "star", "both"), default="tree")
+    parser.add_argument("--no-bare", action="store_true", help="Leave out Spark's bare start-ups.")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--records", default=None, help="Append every run's whole record to this JSON-lines file.")
+    args = parser.parse_args(argv)
+    engines = [e for e in args.engines.split(",") if e]
+    workers = [int(w) for w in args.workers.split(",")]
+    hidden = [int(h) for h in args.hidden.split(",")]
+
+    exchanges = ["tree", "star"] if args.exchange == "both" else [args.exchange]
+    load = [os.getloadavg()[0]]
+    results: dict = {x: {} for x in exchanges}
+    for engine in engines:
+        for w in workers:
+            for h in hidden:
+                for x in exchanges:  # side by side: each configuration both ways, one right after the other
+                    results[x][f"{engine} {w} {h}"] = run(engine, w, h, args, x)
+            if engine == "spark" and not args.no_bare:
+                from nncompare.floor import bare_startup
+
+                bare = bare_startup("spark", w, training_stack=True)
+                for x in exchanges:
+                    results[x][f"spark {w} bare"] = bare
+    load.append(os.getloadavg()[0])
+    failures = sum(report(results[x], x, engines, workers, hidden, args, load) for x in exchanges)
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"args": vars(args), "load": load, "time": time.time(), "results": results}, fh, indent=1)

@@ -50,6 +50,11 @@ class Partial:
     #: seconds of merging on the subtree's critical path: this node's merges + its slowest child's
     average_s: float = 0.0
 
+    def in_shard_order(self) -> tuple[list, list[dict]]:
+        """The updates and their notes, sorted by shard (the tree lists them depth first)."""
+        order = sorted(range(len(self.updates)), key=lambda i: self.updates[i].shard)
+        return [self.updates[i] for i in order], [self.notes[i] for i in order]
+
 
 def encode_partial(p: Partial) -> tuple[dict, list]:
     meta = {

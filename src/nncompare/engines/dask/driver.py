@@ -208,19 +208,8 @@ class DaskEngine(Engine):
         )
 
     def _rewire(self) -> None:
-        """Wire the tree for the next rounds, where the settings ask for it and each worker holds one shard."""
-        self._tree = False
-        if not self.settings.tree_exchange:
-            return
-        tree.close(self.placements)
-        if not tree.can_wire(self.placements):
-            logger.warning("two shards share a Dask worker after a recovery: rounds go driver to worker from now on")
-            return
-        try:
-            tree.wire(self.placements, self.settings.timeout_s)
-            self._tree = True
-        except Exception as exc:  # noqa: BLE001 - rounds still run driver to worker
-            logger.warning("could not wire the Dask workers into a tree (%s): rounds go driver to worker", exc)
+        """Wire the tree for the next rounds, where the settings ask for it (``tree.rewire`` says when it can)."""
+        self._tree = self.settings.tree_exchange and tree.rewire(self.placements, self.settings.timeout_s)
 
     def _call(self, placement: Placement, weights, position: RoundPosition):
         try:

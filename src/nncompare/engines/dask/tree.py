@@ -38,6 +38,20 @@ def wire(placements: dict, timeout_s: float) -> None:
         f.result(timeout=timeout_s)
 
 
+def rewire(placements: dict, timeout_s: float) -> bool:
+    """Close the old nodes and wire new ones; False (rounds go driver to worker) when the tree cannot be had."""
+    close(placements)
+    if not can_wire(placements):
+        log.warning("two shards share a Dask worker after a recovery: rounds go driver to worker from now on")
+        return False
+    try:
+        wire(placements, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - rounds still run driver to worker
+        log.warning("could not wire the Dask workers into a tree (%s): rounds go driver to worker", exc)
+        return False
+    return True
+
+
 def close(placements: dict) -> None:
     """Close every node that still answers (best effort: a lost worker's node is gone with it)."""
     calls = []
@@ -55,9 +69,7 @@ def close(placements: dict) -> None:
 
 def result(partial, placements: dict, weights) -> RoundResult:
     """The round's result from the root's partial: updates and notes in shard order, the average."""
-    order = sorted(range(len(partial.updates)), key=lambda i: partial.updates[i].shard)
-    notes = [partial.notes[i] for i in order]
-    updates = [partial.updates[i] for i in order]
+    updates, notes = partial.in_shard_order()
     extra = {
         "worker_address": [placements[u.shard].address for u in updates],
         "worker_in_actor_s": [n["in_actor_s"] for n in notes],

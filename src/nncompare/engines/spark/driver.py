@@ -277,16 +277,9 @@ class SparkEngine(Engine):
                 )
         recovered = sorted(c.partition for c in self._conns) if lost else []
         if self.settings.tree_exchange:
-            order = sorted(range(len(partial.updates)), key=lambda i: partial.updates[i].shard)
-            extra = {"task_overhead_s": [partial.notes[i]["task_overhead_s"] for i in order], "root_round_trip_s": rtt}
-            return RoundResult(
-                [partial.updates[i] for i in order],
-                recovered_shards=recovered,
-                recovery_s=recovery_s,
-                extra=extra,
-                average=partial.mean,
-                average_s=partial.average_s,
-            )
+            updates, notes = partial.in_shard_order()
+            extra = {"task_overhead_s": [n["task_overhead_s"] for n in notes], "root_round_trip_s": rtt}
+            return RoundResult(updates, recovered, recovery_s, extra, average=partial.mean, average_s=partial.average_s)
         replies.sort(key=lambda r: r.update.shard)
         extra = {
             "wire_s": [r.rtt_s - r.update.compute_s for r in replies],
