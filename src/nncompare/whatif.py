@@ -121,6 +121,7 @@ class WhatIf:
     sync_every: int | None = None
     measured_samples: list[int] = field(default_factory=list)
     measured_sync: list[int | None] = field(default_factory=list)
+    hidden: tuple[int, ...] = ()
 
     def rounds(self, w, samples: int | None = None, sync_every: int | None | str = "fitted"):
         """Rounds per epoch at ``w`` workers, ``samples`` samples and ``sync_every`` (default: the fitted job's)."""
@@ -153,8 +154,8 @@ class WhatIf:
         return int(w[np.argmin(self.predict(w, samples))])
 
     def second_worker_pays_from(self, sizes=None) -> int | None:
-        """The smallest data size (of ``sizes``, default 1k to 10M) at which two workers beat one; None: never."""
-        grid = sizes if sizes is not None else np.unique(np.round(np.logspace(3, 7, 161)).astype(int))
+        """The smallest data size (of ``sizes``, default 100 to 10M) at which two workers beat one; None: never."""
+        grid = sizes if sizes is not None else np.unique(np.round(np.logspace(2, 7, 201)).astype(int))
         for n in grid:
             if float(self.predict(2, int(n))) < float(self.predict(1, int(n))):
                 return int(n)
@@ -182,7 +183,9 @@ class WhatIf:
             "R = 1 round an epoch" if self.sync_every is None else f"R = ceil(N/W/{self.sync_every * self.batch_size})"
         )
         lines = [
-            f"{self.engine} on {self.dataset}, fitted on {len(self.workers)} runs at {', '.join(map(str, ws))} workers "
+            f"{self.engine} on {self.dataset}"
+            + (f", hidden layers {','.join(map(str, self.hidden))}" if self.hidden else "")
+            + f", fitted on {len(self.workers)} runs at {', '.join(map(str, ws))} workers "
             f"and {', '.join(f'{n:,}' for n in sizes)} samples "
             f"(largest error on those runs {100 * self.max_relative_error():.0f} %):",
             f"  a shard of n samples computes in {self.per_sample_s * 1e6:.3g} µs·n + {1e3 * self.per_shard_s:.3g} ms; "
@@ -280,6 +283,7 @@ def fit(records: list[dict]) -> list[WhatIf]:
             sync_every=spec.get("sync_every"),
             measured_samples=[int(r["train_samples"]) for r in rows],
             measured_sync=[r.get("spec", {}).get("sync_every") for r in rows],
+            hidden=tuple(key[2]),
         )
         models.append(model)
     return models
