@@ -55,7 +55,7 @@ def main(argv=None) -> int:
             slow = sum(terms.values())
             fast = slow - terms["compute"] * (1 - 1 / BLAS_SPEEDUP)
             print(
-                f"{m.engine:6} {row.config:8} {row.epochs:6d} {startup:10.1f} {fast:6.3f}-{slow:<7.3f} "
+                f"{m.engine:6} {m.exchange:8} {row.config:8} {row.epochs:6d} {startup:10.1f} {fast:6.3f}-{slow:<7.3f} "
                 f"{startup + row.epochs * fast:6.1f}-{startup + row.epochs * slow:<7.1f} {row.wall_s:8.1f}"
             )
     return 0
