@@ -44,7 +44,8 @@ def main(argv=None) -> int:
         f"compute range: 1 to {BLAS_SPEEDUP}x faster per worker with the paper's cores"
     )
     print(
-        f"{'engine':6} {'config':8} {'epochs':>6} {'start-up s':>10} {'epoch s':>14} {'predicted s':>14} {'paper s':>8}"
+        f"{'engine':6} {'exchange':8} {'config':8} {'epochs':>6} {'start-up s':>10} {'epoch s':>14} "
+        f"{'predicted s':>14} {'paper s':>8}"
     )
     for m in models:
         startup = max(r["startup_s"] for r in records if r["engine"] == m.engine)
