@@ -10,6 +10,9 @@ fitted on one-core workers; a worker with 4-6 cores runs ``partial_fit`` at most
 on this model (docs/evidence.md, "Lost parallelism"), so the printed range divides compute by 1
 and by 1.24. Exchange seconds are this machine's loopback: a real network adds its own.
 
+Then, per model, the exchange (transfer + averaging) per round at 8 to 1,000 workers and the
+fastest worker count for 60k, 480k and 10M samples when every worker has cores of its own.
+
     python benchmarks/sidebyside/whatif_paper.py scaling.jsonl
 """
 
@@ -21,6 +24,7 @@ import sys
 
 BLAS_SPEEDUP = 1.24  # 2 BLAS threads over 1, the best measured (docs/evidence.md, "Lost parallelism")
 MNIST_TRAIN = 60_000
+BIG_CLUSTERS = (8, 64, 256, 1000)
 
 
 def main(argv=None) -> int:
@@ -59,7 +63,28 @@ def main(argv=None) -> int:
                 f"{m.engine:6} {m.exchange:8} {row.config:8} {row.epochs:6d} {startup:10.1f} {fast:6.3f}-{slow:<7.3f} "
                 f"{startup + row.epochs * fast:6.1f}-{startup + row.epochs * slow:<7.1f} {row.wall_s:8.1f}"
             )
+    print()
+    print("past this machine (every worker with its own cores, this machine's per-hop costs): exchange per round")
+    print(
+        f"{'engine':6} {'exchange':8} " + " ".join(f"{'W=' + str(w):>9}" for w in BIG_CLUSTERS) + "   fastest W at N ="
+    )
+    for m in models:
+        exchange = [1e3 * float(m.term("transfer", w) + m.term("average", w)) for w in BIG_CLUSTERS]
+        best = [_fastest(m, n) for n in (MNIST_TRAIN, 480_000, 10_000_000)]
+        print(
+            f"{m.engine:6} {m.exchange:8} "
+            + " ".join(f"{e:7.1f}ms" for e in exchange)
+            + f"   60k: {best[0]}, 480k: {best[1]}, 10M: {best[2]}"
+        )
     return 0
+
+
+def _fastest(model, samples: int, limit: int = 4096) -> int:
+    """The fastest worker count when every worker has its own cores (no limit P)."""
+    import numpy as np
+
+    w = np.arange(1, limit + 1)
+    return int(w[np.argmin(model.predict(w, samples, slots=math.inf))])
 
 
 if __name__ == "__main__":
