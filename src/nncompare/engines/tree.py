@@ -134,7 +134,7 @@ class TreeNode:
     def _exchange(self, trainer, meta: dict, payload: np.ndarray) -> Partial:
         received = time.perf_counter()
         position, weights = decode_round(meta, payload)
-        for sock in self._child_socks:  # the children start before this node trains
+        for sock in reversed(self._child_socks):  # the children start before this node trains, the deepest first
             send_frame(sock, meta, payload)
         update = trainer.train_round(weights, position)
         mean, n = update.weights, update.n_samples  # a fresh copy: merged into in place
