@@ -65,3 +65,14 @@ def test_only_image_data_sets_grow():
     with pytest.raises(UsageError, match="only the image data sets"):
         JobSpec(dataset="digits", train_samples=5000)
     assert JobSpec(dataset="fashion-mnist", train_samples=480000).train_samples == 480000
+
+
+def test_sweep_takes_training_set_sizes_as_an_axis(tmp_path, capsys):
+    from nncompare.cli import main
+
+    out = tmp_path / "r.jsonl"
+    main(["sweep", "--out", str(out), "--engines", "local", "--workers", "1,2", "--train-samples", "15000,120000",
+          "--dataset", "fashion-mnist", "--epochs", "1", "--dry-run"])  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and not out.exists()
+    assert sum("15000 samples" in line for line in lines) == sum("120000 samples" in line for line in lines) == 2
