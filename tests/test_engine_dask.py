@@ -255,7 +255,7 @@ def test_averaged_weights_match_the_local_engine(fashion, drive_rounds, tree):
         expected = drive_rounds(local, features, fashion.classes, 4, per_epoch=2)
     with DaskEngine(spec, options=EngineOptions().with_settings("dask", tree_exchange=tree)) as engine:
         got = drive_rounds(engine, pixels, fashion.classes, 4, per_epoch=2)
-        assert engine.describe()["exchange"] == ("tree" if tree else "driver to each worker")
+        assert engine.describe()["exchange"] == ("tree" if tree else "driver")
     for a, b in zip(expected, got):
         assert (b.result.average is not None) == tree
         assert [u.shard for u in b.result.updates] == [0, 1]

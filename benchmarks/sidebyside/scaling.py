@@ -58,7 +58,7 @@ def run(engine: str, workers: int, hidden: int, args, exchange: str) -> dict:
         "compute_s": median("compute_s"),
         "transfer_s": median("transfer_s"),
         "average_s": average,
-        "exchange": record["engine_info"].get("exchange", "driver to each worker"),
+        "exchange": record["engine_info"].get("exchange", "driver"),
         "test_accuracy": record["test_accuracy"],
     }
 

@@ -344,7 +344,7 @@ class DaskEngine(Engine):
             },
             "scheduler_transitions_during_training": transitions,
             "worker_start_method": self._cluster.worker_start_method,
-            "exchange": "tree" if self._tree else "driver to each worker",
+            "exchange": "tree" if self._tree else "driver",
             "recoveries": list(self._recoveries),
         }
         if self._cluster.dashboard_url:

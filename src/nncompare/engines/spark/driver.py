@@ -129,7 +129,7 @@ class SparkEngine(Engine):
                     self.spec.model,
                     self.spec.topology.cores_per_worker,
                     idle_s,
-                    "tree" if self.settings.tree_exchange else "star",
+                    "tree" if self.settings.tree_exchange else "driver",
                 )
             )
             for s in shards
@@ -340,7 +340,7 @@ class SparkEngine(Engine):
         if self.service is not None:
             stats = self.service.stats
             info.update(
-                exchange="tree" if self.settings.tree_exchange else "star",
+                exchange="tree" if self.settings.tree_exchange else "driver",
                 service=f"{self.service.host}:{self.service.port}",
                 barrier_stage_attempts=self._attempts,
                 barrier_jobs=self._stage.generation if self._stage else 0,

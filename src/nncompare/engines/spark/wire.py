@@ -173,8 +173,8 @@ class Placement:
     cores: int
     #: how long a task waits for the driver's next message before it gives up
     idle_timeout_s: float
-    #: how rounds travel: ``star`` (the driver and every task) or ``tree`` (:mod:`nncompare.engines.tree`)
-    exchange: str = "star"
+    #: how rounds travel: ``driver`` (the driver and every task) or ``tree`` (:mod:`nncompare.engines.tree`)
+    exchange: str = "driver"
 
 
 def encode_placement(p: Placement) -> tuple[dict, list]:
@@ -212,7 +212,7 @@ def decode_placement(meta: dict, payload: np.ndarray) -> Placement:
             ModelSpec(**meta["model"]),
             int(meta["cores"]),
             float(meta["idle_timeout_s"]),
-            str(meta.get("exchange", "star")),
+            str(meta.get("exchange", "driver")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"bad placement: {exc}") from None
