@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nncompare.averaging import average_weights
 from nncompare.data import CACHE_DIR_ENV, DATA_DIR_ENV, load_dataset, locate
 from nncompare.engines.base import RoundResult
 from nncompare.errors import NNCompareError
@@ -150,7 +149,7 @@ def _drive_rounds(
         start = time.perf_counter()
         result = engine.run_round(weights, position)
         wall_s = time.perf_counter() - start
-        weights = average_weights([u.weights for u in result.updates], [u.n_samples for u in result.updates])
+        weights = result.averaged()
         out.append(DrivenRound(position, result, weights, wall_s))
         if after is not None:
             after(number)

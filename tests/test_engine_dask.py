@@ -157,6 +157,9 @@ def test_local_cluster_run_end_to_end(fashion):
         assert facts["nthreads"] == 1 and len(facts["shards"]) == 1
     # rounds are actor calls: the scheduler made no transition while training
     assert info["scheduler_transitions_during_training"] == 0
+    # the workers were forked from one server that imported the stack, and rounds went down their tree
+    assert info["worker_start_method"] == "forkserver" and info["exchange"] == "tree"
+    assert all(0 <= r["average_s"] <= r["wall_s"] - r["transfer_s"] for r in record["rounds"])
     for r in record["rounds"]:
         assert r["recovered_shards"] == [] and r["recovery_s"] == 0.0
         assert len(r["worker_minflt"]) == len(r["worker_in_actor_s"]) == len(r["worker_address"]) == 2
@@ -235,11 +238,13 @@ def test_shards_are_placed_once_and_only_weights_travel_after(fashion, drive_rou
 
 
 @pytest.mark.slow
-def test_averaged_weights_match_the_local_engine(fashion, drive_rounds):
+@pytest.mark.parametrize("tree", [True, False], ids=["tree", "driver"])
+def test_averaged_weights_match_the_local_engine(fashion, drive_rounds, tree):
     """Same spec, seed and shards, one BLAS thread per worker: weight for weight, round after round.
 
     The local engine trains on the loader's float32 features; the Dask workers receive the
-    same rows as uint8 pixels and scale them themselves.
+    same rows as uint8 pixels and scale them themselves. Through the workers' tree the average
+    is merged in the workers, the same merges as the driver's: the same bits.
     """
     spec = fashion_spec(train_samples=4000, sync_every=5)
     cut = (fashion.y_train[:4000], 2, spec.partition, spec.model.seed)
@@ -248,9 +253,11 @@ def test_averaged_weights_match_the_local_engine(fashion, drive_rounds):
     assert all(s.wire_x.dtype == np.uint8 for s in pixels)
     with LocalEngine(spec.with_(engine="local")) as local:
         expected = drive_rounds(local, features, fashion.classes, 4, per_epoch=2)
-    with DaskEngine(spec) as engine:
+    with DaskEngine(spec, options=EngineOptions().with_settings("dask", tree_exchange=tree)) as engine:
         got = drive_rounds(engine, pixels, fashion.classes, 4, per_epoch=2)
+        assert engine.describe()["exchange"] == ("tree" if tree else "driver")
     for a, b in zip(expected, got):
+        assert (b.result.average is not None) == tree
         assert [u.shard for u in b.result.updates] == [0, 1]
         assert [u.epoch_end for u in b.result.updates] == [b.position.index == 1] * 2
         assert b.weights.dtype == np.float32

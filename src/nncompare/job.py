@@ -144,7 +144,10 @@ class JobSpec:
     ``epochs`` has scikit-learn's ``max_iter`` meaning. With ``convergence_stop`` the run ends
     as ``MLPClassifier.fit`` would: when the training loss has not improved by ``tol`` for more
     than ``n_iter_no_change`` consecutive epochs. ``sync_every`` is the number of local
-    mini-batches between weight averages (``None``: once per epoch).
+    mini-batches between weight averages (``None``: once per epoch). ``train_samples`` trains
+    on the first N training samples; above the data set's size (image data sets only) its
+    images are followed by deterministic deformed copies (:mod:`nncompare.augment`), the test
+    set untouched.
     """
 
     dataset: str = "mnist"
@@ -181,13 +184,18 @@ class JobSpec:
 
     def _check_fits_the_data(self) -> None:
         """Workers bounded by samples and the network bounded by memory, from the dataset's known shape."""
-        from nncompare.data import SHAPES
+        from nncompare.data import IDX_DATASETS, SHAPES
 
         samples, features, classes = SHAPES[self.dataset]
         if self.train_samples is not None:
             if self.train_samples < 1:
                 raise UsageError(f"--train-samples must be at least 1, got {self.train_samples}")
-            samples = min(samples, self.train_samples)
+            if self.train_samples > samples and self.dataset not in IDX_DATASETS:
+                raise UsageError(
+                    f"--train-samples {self.train_samples}: {self.dataset} has {samples} training samples, and only "
+                    f"the image data sets ({', '.join(IDX_DATASETS)}) grow past theirs"
+                )
+            samples = self.train_samples
         if self.topology.workers > samples:
             raise UsageError(
                 f"{self.topology.workers} workers for {samples} training samples of {self.dataset}: "

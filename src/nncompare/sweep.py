@@ -54,7 +54,9 @@ class Run:
         where = f" on {self.cluster}" if self.cluster else ""
         return (
             f"{self.spec.engine}{where} {self.spec.dataset} {t.workers}w x {t.cores_per_worker}c x "
-            f"{format_memory(t.memory_per_worker_bytes)}, {self.spec.epochs} epochs, repeat {self.repeat}"
+            f"{format_memory(t.memory_per_worker_bytes)}, {self.spec.epochs} epochs, "
+            + (f"{self.spec.train_samples} samples, " if self.spec.train_samples else "")
+            + f"repeat {self.repeat}"
         )
 
     def summary(self) -> dict:

@@ -7,9 +7,11 @@ phases that add up to ``wall_s - startup_s`` by construction:
 ``place``     partitioning the data and placing the shards;
 ``compute``   the workers' own ``partial_fit`` on each round's critical path
               (the slowest worker's when they run side by side, the sum when one after another);
-``transfer``  the rest of each round's wall time but its recovery: serialisation, the wire both
-              ways, dispatch, and loading and copying weights in the worker;
-``average``, ``evaluate``  the driver's;
+``transfer``  the rest of each round's wall time but its recovery and its averaging: serialisation,
+              the wire both ways, dispatch, and loading and copying weights in the worker;
+``average``   merging the shards' weights (:mod:`nncompare.averaging`), on the driver or, where
+              the engine's workers merge them, the merging on the round's critical path;
+``evaluate``  the driver's;
 ``other``     recovery from lost workers, loop bookkeeping and anything else.
 
 ``run_job``, the asv benchmarks and the tests all train through this class.
@@ -24,7 +26,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nncompare.averaging import average_weights
 from nncompare.clocks import Reading, Span
 from nncompare.data import Dataset, load_dataset
 from nncompare.engines import Engine, EngineOptions, RoundPosition, RoundResult, create_engine
@@ -69,8 +70,17 @@ def rounds_per_epoch(spec: JobSpec, shard_sizes: list[int]) -> int:
 
 
 def training_data(spec: JobSpec, dataset: Dataset):
-    """Features, labels and (None where the dataset has none) the uint8 pixels of the rows the job trains on."""
+    """Features, labels and (None where the dataset has none) the uint8 pixels of the rows the job trains on.
+
+    Past the data set's size, the images and their deformed copies (:func:`nncompare.augment.grown`,
+    kept for the process) and no float32 features: the shards are cut from the pixels.
+    """
     x, y, pixels = dataset.x_train, dataset.y_train, dataset.x_train_pixels
+    if spec.train_samples is not None and spec.train_samples > len(y):
+        from nncompare.augment import grown
+
+        pixels, y = grown(dataset, spec.train_samples)
+        return None, y, pixels
     if spec.train_samples is not None:
         x, y = x[: spec.train_samples], y[: spec.train_samples]
         pixels = None if pixels is None else pixels[: spec.train_samples]
@@ -244,12 +254,13 @@ class TrainingRun:
         workers_waits = workers_waits_s(updates)
         compute = [u.compute_s for u in updates]
         critical = max(compute) if self.engine.concurrent else sum(compute)
-        transfer = max(0.0, driver.wall_s - result.recovery_s - critical)
+        transfer = max(0.0, driver.wall_s - result.recovery_s - critical - result.average_s)
         self.phases["compute"] += critical
         self.phases["transfer"] += transfer
         t = time.perf_counter()
-        self.weights = average_weights([u.weights for u in updates], [u.n_samples for u in updates])
-        self.phases["average"] += time.perf_counter() - t
+        self.weights = result.averaged()
+        average = result.average_s + time.perf_counter() - t
+        self.phases["average"] += average
         for u in updates:
             self.worker_peaks[u.worker] = max(self.worker_peaks.get(u.worker, 0), u.peak_rss_bytes)
         log.info(
@@ -280,6 +291,7 @@ class TrainingRun:
                 "active_s": load_corrected_s(driver, workers_waits, self.engine.concurrent),
                 "compute_s": critical,
                 "transfer_s": transfer,
+                "average_s": average,
                 "worker_compute_s": compute,
                 "worker_compute_cpu_s": [u.compute_cpu_s for u in updates],
                 "worker_compute_runqueue_s": [u.compute_runqueue_s for u in updates],
@@ -343,6 +355,7 @@ def run_job(
     load_start = time.perf_counter()
     if dataset is None:
         dataset = load_dataset(spec.dataset, data_dir=data_dir)
+    training_data(spec, dataset)  # a grown training set is made here, in load_s, not in placement
     load_s = time.perf_counter() - load_start
     engine = create_engine(spec, cluster, options)
     with TrainingRun(spec, dataset, engine, cluster=cluster, progress=progress) as run:

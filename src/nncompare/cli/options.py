@@ -76,7 +76,12 @@ def job_options(func):
             help="Mini-batches between weight averages (default: once per epoch).",
         ),
         click.option("--partition", type=click.Choice(PARTITIONS), default="shuffled", show_default=True),
-        click.option("--train-samples", type=int, default=None, help="Use only the first N training samples."),
+        click.option(
+            "--train-samples",
+            type=int,
+            default=None,
+            help="Train on the first N samples; past the data set's size, on its images and deformed copies of them.",
+        ),
         click.option(
             "--convergence-stop/--no-convergence-stop",
             default=True,

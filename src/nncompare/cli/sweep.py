@@ -62,7 +62,8 @@ def positive_ints(text: str, what: str) -> list[int]:
 
 def base_spec(options: dict, **axes):
     """A JobSpec from the shared flags plus the grid axes given."""
-    o = {"engine": "local", "workers": 1, "cores": 1, "memory": None, "epochs": 1, "cluster": None, **options, **axes}
+    o = {"engine": "local", "workers": 1, "cores": 1, "memory": None, "epochs": 1, "cluster": None}
+    o = {"train_samples": None, **o, **options, **axes}
     return spec_from_options(o)
 
 
@@ -93,6 +94,12 @@ def print_records(path, runs) -> None:
 @click.option("--cores", default="1", show_default=True, help="Cores per worker, comma separated.")
 @click.option("--memory", default="", help="Memory per worker, comma separated (e.g. 1g,2g); default: engine's choice.")
 @click.option("--epochs", default="10", show_default=True, help="Maximum epochs, comma separated.")
+@click.option(
+    "--train-samples",
+    "train_samples",
+    default="",
+    help="Training set sizes, comma separated; past the data set's size its images grow (nncompare.augment).",
+)
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option(
     "--timeout",
@@ -103,7 +110,7 @@ def print_records(path, runs) -> None:
     help="Seconds before one configuration is stopped and counted as failed.",
 )
 @click.option("--cluster", default=None, help="Dask scheduler or Spark master every configuration runs on.")
-@with_job_params(exclude=(*GRID_AXES, "cluster"))
+@with_job_params(exclude=(*GRID_AXES, "cluster", "train_samples"))
 @output_options(
     out=click.option(
         "--out",
@@ -116,10 +123,10 @@ def print_records(path, runs) -> None:
     dry_run_help="List the configurations, done or still to do, and stop.",
 )
 def sweep(
-    out, engines, workers, cores, memory, epochs, repeats, timeout_s, cluster, as_json, dry_run, verbose, quiet,
-    dashboard, **options
+    out, engines, workers, cores, memory, epochs, train_samples, repeats, timeout_s, cluster, as_json, dry_run,
+    verbose, quiet, dashboard, **options
 ):  # fmt: skip
-    """Run every combination of engines x workers x cores x memory x epochs, REPEATS times.
+    """Run every combination of engines x workers x cores x memory x epochs (x training set sizes), REPEATS times.
 
     Each configuration runs in its own process; its record is appended to OUT when it
     finishes. Interrupt at any time (Ctrl-C) and run the same command again to finish the grid.
@@ -132,17 +139,20 @@ def sweep(
         if not plugin(name).cluster_schemes:
             raise UsageError(f"the {name} engine runs in this process and takes no --cluster; leave it out of --engine")
     memories = split_list(memory, parse_memory, "--memory") if memory.strip() else [None]
-    base = base_spec(options, cluster=cluster, engine=engines[0])
-    runs = grid(
-        base,
-        engines=engines,
-        workers=positive_ints(workers, "--workers"),
-        cores=positive_ints(cores, "--cores"),
-        memory=memories,
-        epochs=positive_ints(epochs, "--epochs"),
-        repeats=repeats,
-        cluster=cluster,
-    )
+    sizes = positive_ints(train_samples, "--train-samples") if train_samples.strip() else [None]
+    runs = []
+    for size in sizes:
+        base = base_spec(options, cluster=cluster, engine=engines[0], train_samples=size)
+        runs += grid(
+            base,
+            engines=engines,
+            workers=positive_ints(workers, "--workers"),
+            cores=positive_ints(cores, "--cores"),
+            memory=memories,
+            epochs=positive_ints(epochs, "--epochs"),
+            repeats=repeats,
+            cluster=cluster,
+        )
     for name in engines:
         engine_class(name)  # a missing extra is bad input: say so before running anything
     check_appendable(out)

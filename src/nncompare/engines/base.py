@@ -15,9 +15,15 @@ round compute
     the compute on the round's critical path: the slowest worker's when the workers run
     side by side (the plugin's ``concurrent``), the sum when they run one after another.
 round transfer
-    the round's wall time on the driver, less its recovery time and its compute: weight
-    serialisation, the wire both ways, dispatch, and loading and copying weights in the
-    worker. The training run computes it; no engine does.
+    the round's wall time on the driver, less its recovery time, its compute and its
+    averaging in the workers: weight serialisation, the wire both ways (and from worker to
+    worker where the workers reduce), dispatch, and loading and copying weights in the worker.
+    The training run computes it; no engine does.
+round average
+    the sample-weighted average of the shards' weights (:mod:`nncompare.averaging`'s tree).
+    An engine may merge it in its workers (``RoundResult.average``, with ``average_s`` the
+    merging on the round's critical path, as the workers measured it); otherwise the training
+    run merges the updates' weights on the driver. Either way it is booked as ``average``.
 recovery
     ``RoundResult.recovered_shards``: the shards whose worker or task was lost in this round
     and replaced. ``RoundResult.recovery_s``: driver seconds from the moment the engine
@@ -51,6 +57,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nncompare.averaging import average_weights
 from nncompare.engines.options import EngineOptions
 from nncompare.errors import UsageError
 from nncompare.rounds import RoundPosition, ShardUpdate
@@ -72,6 +79,16 @@ class RoundResult:
     recovery_s: float = 0.0
     #: Engine-specific facts about the round (lists are indexed like ``updates``); kept in the record.
     extra: dict = field(default_factory=dict)
+    #: The round's average where the engine's workers merged it (the updates then carry no
+    #: weights), and the seconds of merging on the round's critical path; None: the driver averages.
+    average: np.ndarray | None = None
+    average_s: float = 0.0
+
+    def averaged(self) -> np.ndarray:
+        """The round's sample-weighted average: the workers' where they merged it, else merged here, the same way."""
+        if self.average is not None:
+            return self.average
+        return average_weights([u.weights for u in self.updates], [u.n_samples for u in self.updates])
 
 
 class Engine(abc.ABC):

@@ -24,6 +24,12 @@ class DaskSettings:
         env="NNCOMPARE_DASK_PIN_MALLOC",
         help="Remote clusters: pin glibc's malloc thresholds in workers that run with MALLOC_TRIM_THRESHOLD_.",
     )
+    tree_exchange: bool = setting(
+        True,
+        env="NNCOMPARE_DASK_TREE_EXCHANGE",
+        help="Rounds travel down and up a binomial tree of the workers, averaged on the way (0: one actor call "
+        "per worker).",
+    )
     keep_malloc_trim: bool = setting(
         False, help="Own cluster: keep the nanny's MALLOC_TRIM_THRESHOLD_ (only to measure what removing it saves)."
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import dask
 from distributed import Client, LocalCluster
 
+from nncompare.engines.dask import forkserver
 from nncompare.engines.dask.worker import pin_malloc_thresholds, quiet_for_shutdown
 from nncompare.errors import EngineError, UsageError
 from nncompare.interrupts import SIGNALS, deferred
@@ -62,6 +63,8 @@ class Cluster:
     local: LocalCluster | None = None
     dashboard_url: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: how our own cluster's workers were started: ``forkserver`` or ``spawn`` (None: a remote cluster)
+    worker_start_method: str | None = None
     _saved_environ: dict | None = None
 
     def close(self) -> None:
@@ -91,6 +94,9 @@ class Cluster:
                     self.local.close(timeout=30)
                 except Exception as exc:
                     logger.warning("closing the local Dask cluster: %s", exc)
+            if self.worker_start_method == "forkserver":
+                forkserver.stop()  # after the cluster: it reports its workers' exits
+                self.worker_start_method = None
             if self._saved_environ is not None:
                 for key in set(os.environ) - set(self._saved_environ):
                     del os.environ[key]
@@ -132,6 +138,8 @@ def start_local(topology: Topology, settings, dashboard: bool = False) -> Cluste
     )
     cluster = Cluster(_saved_environ=saved)
     try:
+        # the workers forked from one server that imports the training stack once (forkserver.py)
+        cluster.worker_start_method = forkserver.prepare(settings.keep_malloc_trim)
         # the statistical profiler samples every thread's stack every 10 ms for the dashboard's
         # profile page, on the worker's event loop: it cost each worker 0.24-0.28 s of event-loop
         # CPU over 4 epochs here against 0.09-0.17 s without, from the cores the workers train on
@@ -139,6 +147,7 @@ def start_local(topology: Topology, settings, dashboard: bool = False) -> Cluste
             {
                 "distributed.nanny.pre-spawn-environ": env,
                 "distributed.worker.profile.enabled": dashboard,
+                **forkserver.worker_start_config(cluster.worker_start_method),
                 **QUIET_LOOPS,
             }
         ):

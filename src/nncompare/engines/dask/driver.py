@@ -25,6 +25,7 @@ import numpy as np
 
 from nncompare.engines.base import Engine, RoundPosition, RoundResult
 from nncompare.engines.dask import cluster as clusters
+from nncompare.engines.dask import tree
 from nncompare.engines.dask.counters import TrainingCounters
 from nncompare.engines.dask.worker import (
     ShardActor,
@@ -84,6 +85,7 @@ class DaskEngine(Engine):
         self._recoveries: list[dict] = []
         self._counters = TrainingCounters()
         self._placement_s: dict[int, float] = {}
+        self._tree = False  # rounds go through the wired tree (settings.tree_exchange, one shard per worker)
 
     @property
     def client(self):
@@ -120,6 +122,7 @@ class DaskEngine(Engine):
         pending = [self._submit_actor(s.index, addresses[i % len(addresses)]) for i, s in enumerate(shards)]
         for placement, started in pending:
             self._finish_placement(placement, started)
+        self._rewire()
         self._counters.start(self.client)  # the baselines of what training costs
 
     def _submit_actor(self, shard: int, address: str) -> tuple[Placement, float]:
@@ -166,6 +169,16 @@ class DaskEngine(Engine):
     def run_round(self, weights: np.ndarray | None, position: RoundPosition) -> RoundResult:
         if weights is not None:
             weights = np.ascontiguousarray(weights, dtype=np.float32)  # float32 end to end; no copy when it is
+        broken = False
+        if self._tree:
+            root = self.placements[0]
+            try:
+                return tree.result(self._wait(root, root.actor.train_tree(weights, position)), self.placements, weights)
+            except (WorkerLost, EngineError) as exc:  # the tree broke: collect this round shard by shard
+                logger.warning(
+                    "round %d through the tree failed (%s); collecting it shard by shard", position.number, exc
+                )
+                self._tree, broken = False, True
         calls = {i: self._call(p, weights, position) for i, p in sorted(self.placements.items())}
         results, lost = {}, {}
         for i, call in calls.items():
@@ -178,6 +191,8 @@ class DaskEngine(Engine):
             results[i], ready_s = self._recover(i, weights, position, exc)
             recovery_s += ready_s
 
+        if lost or broken:
+            self._rewire()
         order = sorted(results)
         stats = [results[i][1] for i in order]
         extra = {
@@ -192,6 +207,10 @@ class DaskEngine(Engine):
             [results[i][0] for i in order], recovered_shards=sorted(lost), recovery_s=recovery_s, extra=extra
         )
 
+    def _rewire(self) -> None:
+        """Wire the tree for the next rounds, where the settings ask for it (``tree.rewire`` says when it can)."""
+        self._tree = self.settings.tree_exchange and tree.rewire(self.placements, self.settings.timeout_s)
+
     def _call(self, placement: Placement, weights, position: RoundPosition):
         try:
             return placement.actor.train_round(weights, position)
@@ -199,15 +218,17 @@ class DaskEngine(Engine):
             return exc
 
     def _wait(self, placement: Placement, call):
-        """The call's result; raises WorkerLost instead of hanging when its worker goes away."""
+        """The call's result; raises WorkerLost instead of hanging when its worker (in a tree round: any) goes away."""
         if isinstance(call, Exception):
             raise WorkerLost(str(call))
+        watched = {p.address for p in self.placements.values()} if self._tree else {placement.address}
         while True:
             try:
                 return call.result(timeout=POLL_S)
             except TimeoutError:
-                if placement.address not in self._live_workers():
-                    raise WorkerLost(f"worker {placement.address} left the cluster") from None
+                gone = watched - set(self._live_workers())
+                if gone:
+                    raise WorkerLost(f"worker {', '.join(sorted(gone))} left the cluster") from None
             except OSError as exc:  # distributed.Actor: "Unable to contact Actor's worker"
                 raise WorkerLost(str(exc)) from None
             except Exception as exc:
@@ -322,6 +343,8 @@ class DaskEngine(Engine):
                 for i, p in sorted(self.placements.items())
             },
             "scheduler_transitions_during_training": transitions,
+            "worker_start_method": self._cluster.worker_start_method,
+            "exchange": "tree" if self._tree else "driver",
             "recoveries": list(self._recoveries),
         }
         if self._cluster.dashboard_url:
@@ -330,6 +353,9 @@ class DaskEngine(Engine):
 
     def close(self) -> None:
         """Release the actors, then the client, then (ours only) the cluster; restore our environment."""
+        if self._tree:
+            tree.close(self.placements)
+            self._tree = False
         cluster, self._cluster = self._cluster, None
         self.placements.clear()
         try:

@@ -7,12 +7,16 @@ training run): only the shard trainer, numpy and the standard library.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
+import threading
 import time
 
 import numpy as np
 
+from nncompare.engines.spark.wire import encode_round
+from nncompare.engines.tree import Partial, TreeNode
 from nncompare.trainer import ShardTrainer
 
 #: Environment variables that decide a worker's speed: glibc's malloc tuning and BLAS threads.
@@ -185,6 +189,12 @@ class ShardActor:
     that each call carries only the weights and the round's position in, and the
     :class:`ShardUpdate` out, plus the worker's own measurements of the call. A replacement for
     a lost actor is created the same way and joins the epoch at the position it is given.
+
+    With the tree exchange the actor is also a node of :mod:`nncompare.engines.tree`: the root's
+    ``train_tree`` is the round's one call from the driver, and every other node trains in a
+    thread that answers its parent. A round trained there is remembered (its own weights too),
+    so that when the tree breaks the driver can collect it with ``train_round`` instead of
+    training the shard twice.
     """
 
     def __init__(
@@ -193,12 +203,24 @@ class ShardActor:
         self.trainer = ShardTrainer(shard, x, y, classes, spec, cores=cores, before_round=before_round)
         self.nbytes = int(x.nbytes + y.nbytes)
         self._last_end: float | None = None
+        self._lock = threading.Lock()  # one round at a time, from the driver's call or the tree's thread
+        self._remembered = None  # (round number, its update with the shard's own weights, stats) from the tree
+        self._node = None
+        self._serving = None
 
     def pid(self) -> int:
         return os.getpid()
 
     def train_round(self, weights: np.ndarray | None, position):
-        """Train the round at ``position``; returns the update and what the worker measured around it."""
+        """Train the round at ``position`` (or, if the tree already did, return that); the update and its stats."""
+        if self._serving is not None:
+            self._serving.join()  # after a broken tree: let its thread finish the round it may be training
+        with self._lock:
+            if self._remembered is not None and self._remembered[0] == position.number:
+                return self._remembered[1], self._remembered[2]
+            return self._train(weights, position)
+
+    def _train(self, weights, position):
         start, cpu = time.perf_counter(), time.process_time()
         faults = minor_faults()
         update = self.trainer.train_round(weights, position)
@@ -207,3 +229,56 @@ class ShardActor:
         idle = 0.0 if self._last_end is None else start - self._last_end
         self._last_end = end
         return update, {"in_actor_s": end - start, "cpu_s": cpu, "idle_s": idle, "minflt": faults}
+
+    # -- the tree exchange -------------------------------------------------------------------
+
+    def tree_listen(self, token: str, host: str, timeout_s: float) -> tuple[str, int]:
+        """Open this shard's tree node (closing an earlier one); where it listens."""
+        self.tree_close()
+        self._node = TreeNode(self.trainer.shard, token, host, timeout_s)
+        return self._node.address
+
+    def tree_wire(self, count: int, addresses: dict) -> None:
+        """Connect to the children, accept the parent, and (below the root) serve the parent's rounds in a thread."""
+        self._node.wire(count, {int(k): tuple(v) for k, v in addresses.items()})
+        if self.trainer.shard != 0:
+            self._serving = threading.Thread(target=self._serve, name="nncompare-tree", daemon=True)
+            self._serving.start()
+
+    def _serve(self) -> None:
+        try:
+            self._node.serve(_Remembering(self))
+        except Exception:  # noqa: BLE001 - the tree broke (a peer lost, a round failed): the driver collects the round
+            self._node.close()
+
+    def train_tree(self, weights: np.ndarray | None, position) -> Partial:
+        """The root's round: the whole tree trains it; the average and every shard's update and stats."""
+        meta, buffers = encode_round(position, weights)
+        payload = buffers[0].view(np.uint8) if buffers else np.empty(0, dtype=np.uint8)
+        return self._node.exchange(_Remembering(self), meta, payload)
+
+    def tree_close(self) -> None:
+        if self._node is not None:
+            self._node.stop()
+            self._node.close()
+        if self._serving is not None:
+            self._serving.join()
+        self._node = self._serving = None
+
+
+class _Remembering:
+    """The trainer a tree node calls: the actor's round, remembered, with its stats as the node's notes."""
+
+    def __init__(self, actor: ShardActor):
+        self.actor, self.last_notes = actor, None
+
+    def train_round(self, weights, position):
+        with self.actor._lock:
+            update, stats = self.actor._train(weights, position)
+            self.actor._remembered = (
+                position.number,
+                dataclasses.replace(update, weights=update.weights.copy()),
+                stats,
+            )
+        self.last_notes = stats
+        return update

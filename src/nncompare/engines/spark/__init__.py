@@ -30,6 +30,12 @@ class SparkSettings:
         env="NNCOMPARE_SPARK_EXECUTOR_TIMEOUT",
         help="Cluster masters: seconds to wait for the executors to register.",
     )
+    tree_exchange: bool = setting(
+        True,
+        env="NNCOMPARE_SPARK_TREE_EXCHANGE",
+        help="Rounds travel down and up a binomial tree of the tasks, averaged on the way (0: the driver "
+        "exchanges weights with every task).",
+    )
     conf: Mapping[str, str] = setting(
         {}, flag="--spark-conf", help="A Spark setting KEY=VALUE, applied after the engine's own (repeatable)."
     )

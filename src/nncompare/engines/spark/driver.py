@@ -130,6 +130,7 @@ class SparkEngine(Engine):
                     self.spec.model,
                     self.spec.topology.cores_per_worker,
                     idle_s,
+                    "tree" if self.settings.tree_exchange else "driver",
                 )
             )
             for s in shards
@@ -137,6 +138,11 @@ class SparkEngine(Engine):
         self._shard_bytes = {s.index: s.nbytes for s in shards}
         self.service.set_placements(placements)
         self._conns = self._await_tasks("placing the shards", may_restart=False)
+        if self.settings.tree_exchange:
+            try:
+                self.service.wire_tree(self._conns)
+            except TaskLost as exc:
+                raise EngineError(f"Spark tasks could not connect to each other: {exc}") from None
 
     def _launch(self) -> None:
         """Start a barrier job (generation g) in a background thread; only its tasks are admitted from now on."""
@@ -238,7 +244,10 @@ class SparkEngine(Engine):
         recovery_s = 0.0
         while True:
             try:
-                replies = self.service.run_round(self._conns, frame)
+                if self.settings.tree_exchange:
+                    partial, rtt = self.service.run_tree_round(self._conns[0], frame)
+                else:
+                    replies = self.service.run_round(self._conns, frame)
                 break
             except TaskLost as exc:
                 noticed = time.perf_counter()  # recovery starts here (engines.base): the wait that noticed is not in it
@@ -249,6 +258,11 @@ class SparkEngine(Engine):
                 self._conns = []
                 self._attempts += 1
                 self._conns = self._await_tasks(f"resuming round {position.number}", may_restart=True)
+                if self.settings.tree_exchange:
+                    try:
+                        self.service.wire_tree(self._conns)
+                    except TaskLost as again:  # the retry lost a task too: wait for the next one
+                        log.warning("Spark tasks lost while wiring the tree (%s)", again)
                 seconds = time.perf_counter() - noticed
                 recovery_s += seconds
                 lost = True
@@ -262,12 +276,16 @@ class SparkEngine(Engine):
                         "reason": str(exc),
                     }
                 )
+        recovered = sorted(c.partition for c in self._conns) if lost else []
+        if self.settings.tree_exchange:
+            updates, notes = partial.in_shard_order()
+            extra = {"task_overhead_s": [n["task_overhead_s"] for n in notes], "root_round_trip_s": rtt}
+            return RoundResult(updates, recovered, recovery_s, extra, average=partial.mean, average_s=partial.average_s)
         replies.sort(key=lambda r: r.update.shard)
         extra = {
             "wire_s": [r.rtt_s - r.update.compute_s for r in replies],
             "task_overhead_s": [r.task_overhead_s for r in replies],
         }
-        recovered = sorted(c.partition for c in self._conns) if lost else []
         return RoundResult([r.update for r in replies], recovered_shards=recovered, recovery_s=recovery_s, extra=extra)
 
     # --- shutdown -------------------------------------------------------------------------
@@ -325,6 +343,7 @@ class SparkEngine(Engine):
         if self.service is not None:
             stats = self.service.stats
             info.update(
+                exchange="tree" if self.settings.tree_exchange else "driver",
                 service=f"{self.service.host}:{self.service.port}",
                 barrier_stage_attempts=self._attempts,
                 barrier_jobs=self._stage.generation if self._stage else 0,

@@ -36,6 +36,7 @@ from nncompare.engines.spark.wire import (
     recv_frame,
     send_frame,
 )
+from nncompare.engines.tree import Partial, decode_partial
 from nncompare.trainer import ShardUpdate
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class TaskConnection:
     hello: Hello
     worker: str = ""
     place_s: float = 0.0
+    #: where the task's tree node listens (the tree exchange), as its ``ready`` said
+    tree: tuple[str, int] | None = None
 
     @property
     def partition(self) -> int:
@@ -186,6 +189,8 @@ class WeightService:
             send_frame(sock, meta, *buffers)
             ready = expect(recv_frame(sock, max_payload=0)[0], "ready")
             conn.worker, conn.place_s = str(ready.get("worker", "")), time.perf_counter() - start
+            if isinstance(ready.get("tree"), list) and len(ready["tree"]) == 2:
+                conn.tree = (str(ready["tree"][0]), int(ready["tree"][1]))
         except (OSError, ProtocolError) as exc:
             log.warning("weight service: placing shard %d failed: %s", hello.partition, exc)
             conn.close()
@@ -290,6 +295,33 @@ class WeightService:
         if first_error is not None:
             raise first_error
         return replies
+
+    def wire_tree(self, conns: list[TaskConnection]) -> None:
+        """Tell every task where its tree's nodes listen, and wait until each has connected to its peers."""
+        addresses = {str(c.partition): list(c.tree) for c in conns if c.tree is not None}
+        if len(addresses) != len(conns):
+            raise TaskLost(conns[0].partition if conns else 0, "a task did not say where its tree node listens")
+        wiring = {"op": "tree", "count": len(conns), "addresses": addresses}
+        for c in conns:
+            try:
+                send_frame(c.sock, wiring)
+            except OSError as exc:
+                raise TaskLost(c.partition, f"wiring the tree: {type(exc).__name__}: {exc}") from None
+        for c in conns:
+            try:
+                expect(recv_frame(c.sock, max_payload=0)[0], "wired")
+            except (OSError, ProtocolError) as exc:
+                raise TaskLost(c.partition, f"wiring the tree: {type(exc).__name__}: {exc}") from None
+
+    def run_tree_round(self, root: TaskConnection, frame: tuple[dict, list]) -> tuple[Partial, float]:
+        """Send the round ``frame`` to the tree's root and receive the average; with the root's round trip."""
+        start = time.perf_counter()
+        try:
+            send_frame(root.sock, frame[0], *frame[1])
+            partial = decode_partial(*recv_frame(root.sock))
+        except (OSError, ProtocolError) as exc:
+            raise TaskLost(root.partition, f"{type(exc).__name__}: {exc}") from None
+        return partial, time.perf_counter() - start
 
     def stop_tasks(self, timeout: float = 10.0) -> None:
         """Tell every connected task that training is over, so the barrier stage ends normally."""

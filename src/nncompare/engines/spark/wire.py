@@ -15,6 +15,12 @@ Conversation, per task::
     driver -> task   round   {position, weights?} + float32 weights      (repeated)
     task -> driver   update  {update: ShardUpdate fields, task_overhead_s} + float32 weights
     driver -> task   stop
+
+With the tree exchange (:mod:`nncompare.engines.tree`), ``ready`` also carries the task's tree
+address; the driver then sends every task ``tree`` {count, addresses: {shard: address}} and
+waits for ``wired``; rounds go to the root only. Each node forwards a round to its children
+(connected with a ``tree-hello`` {token}) and answers ``partial`` {n, updates, notes,
+average_s} + its subtree's float32 average.
 """
 
 from __future__ import annotations
@@ -127,23 +133,29 @@ def decode_round(meta: dict, payload: np.ndarray) -> tuple[RoundPosition, np.nda
 _UPDATE_FIELDS = tuple(f.name for f in fields(ShardUpdate) if f.name != "weights")
 
 
+def update_fields(update: ShardUpdate) -> dict:
+    """Every field of the update but its weights, JSON-ready."""
+    return {name: _plain(getattr(update, name)) for name in _UPDATE_FIELDS}
+
+
+def shard_update(values, weights: np.ndarray | None) -> ShardUpdate:
+    """The update whose other fields :func:`update_fields` encoded."""
+    values = _fields_of(ShardUpdate, values, "update")
+    try:
+        return ShardUpdate(weights=weights, **values)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"bad update: {exc}") from None
+
+
 def encode_update(update: ShardUpdate, task_overhead_s: float = 0.0) -> tuple[dict, list]:
-    meta = {
-        "op": "update",
-        "update": {name: _plain(getattr(update, name)) for name in _UPDATE_FIELDS},
-        "task_overhead_s": float(task_overhead_s),
-    }
+    meta = {"op": "update", "update": update_fields(update), "task_overhead_s": float(task_overhead_s)}
     return meta, [np.asarray(update.weights, dtype=np.float32)]
 
 
 def decode_update(meta: dict, payload: np.ndarray) -> tuple[ShardUpdate, float]:
     """The update, and the task's own seconds outside ``partial_fit`` between receiving and replying."""
     expect(meta, "update")
-    values = _fields_of(ShardUpdate, meta.get("update"), "update")
-    try:
-        return ShardUpdate(weights=payload.view(np.float32), **values), float(meta.get("task_overhead_s", 0.0))
-    except (TypeError, ValueError) as exc:
-        raise ProtocolError(f"bad update: {exc}") from None
+    return shard_update(meta.get("update"), payload.view(np.float32)), float(meta.get("task_overhead_s", 0.0))
 
 
 # --- place: driver -> task ----------------------------------------------------------------
@@ -161,6 +173,8 @@ class Placement:
     cores: int
     #: how long a task waits for the driver's next message before it gives up
     idle_timeout_s: float
+    #: how rounds travel: ``driver`` (the driver and every task) or ``tree`` (:mod:`nncompare.engines.tree`)
+    exchange: str = "driver"
 
 
 def encode_placement(p: Placement) -> tuple[dict, list]:
@@ -174,6 +188,7 @@ def encode_placement(p: Placement) -> tuple[dict, list]:
         "model": model,
         "cores": int(p.cores),
         "idle_timeout_s": float(p.idle_timeout_s),
+        "exchange": p.exchange,
         "x": {"shape": list(x.shape), "dtype": x.dtype.str},
         "y": {"shape": list(y.shape), "dtype": y.dtype.str},
         "classes": {"values": classes.tolist(), "dtype": classes.dtype.str},
@@ -197,6 +212,7 @@ def decode_placement(meta: dict, payload: np.ndarray) -> Placement:
             ModelSpec(**meta["model"]),
             int(meta["cores"]),
             float(meta["idle_timeout_s"]),
+            str(meta.get("exchange", "driver")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"bad placement: {exc}") from None

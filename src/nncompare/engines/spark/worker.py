@@ -27,6 +27,7 @@ from nncompare.engines.spark.wire import (
     recv_frame,
     send_frame,
 )
+from nncompare.engines.tree import TreeNode, encode_partial
 
 
 class DroppedByDriver(ConnectionError):
@@ -59,23 +60,20 @@ def serve_shard(address: tuple[str, int], hello: Hello, connect_timeout: float =
             before_round=before_round,
         )
         sock.settimeout(place.idle_timeout_s)
-        send_frame(sock, {"op": "ready", "worker": trainer.worker, "place_s": time.perf_counter() - t})
-        while True:
-            try:
-                meta, data = recv_frame(sock)
-            except ConnectionError:
-                raise DroppedByDriver(
-                    f"the driver dropped the task for shard {hello.partition} "
-                    f"(Spark task {hello.tid}) after {rounds} rounds"
-                ) from None
-            if meta.get("op") == "stop":
-                break
-            t_recv = time.perf_counter()
-            position, weights = decode_round(expect(meta, "round"), data)
-            update = trainer.train_round(weights, position)
-            rounds += 1
-            meta, buffers = encode_update(update, time.perf_counter() - t_recv - update.compute_s)
-            send_frame(sock, meta, *buffers)
+        node = None
+        if place.exchange == "tree":
+            # peers reach this task on the address it reaches the driver from
+            node = TreeNode(place.shard, hello.token, sock.getsockname()[0], connect_timeout)
+        ready = {"op": "ready", "worker": trainer.worker, "place_s": time.perf_counter() - t}
+        send_frame(sock, {**ready, "tree": list(node.address)} if node else ready)
+        try:
+            if node is not None:
+                rounds = _serve_tree(sock, node, trainer, hello, place.idle_timeout_s)
+            else:
+                rounds = _serve_star(sock, trainer, hello)
+        finally:
+            if node is not None:
+                node.close()
     finally:
         sock.close()
     return {
@@ -85,6 +83,50 @@ def serve_shard(address: tuple[str, int], hello: Hello, connect_timeout: float =
         "pid": os.getpid(),
         "alive_s": time.perf_counter() - start,
     }
+
+
+def _receive(sock, hello: Hello, rounds: int):
+    """The driver's next frame; a closed connection means the driver dropped this task's attempt."""
+    try:
+        return recv_frame(sock)
+    except ConnectionError:
+        raise DroppedByDriver(
+            f"the driver dropped the task for shard {hello.partition} (Spark task {hello.tid}) after {rounds} rounds"
+        ) from None
+
+
+def _serve_star(sock, trainer, hello: Hello) -> int:
+    """Every round from the driver, every update back to it, until ``stop``; the rounds trained."""
+    rounds = 0
+    while True:
+        meta, data = _receive(sock, hello, rounds)
+        if meta.get("op") == "stop":
+            return rounds
+        t_recv = time.perf_counter()
+        position, weights = decode_round(expect(meta, "round"), data)
+        update = trainer.train_round(weights, position)
+        rounds += 1
+        meta, buffers = encode_update(update, time.perf_counter() - t_recv - update.compute_s)
+        send_frame(sock, meta, *buffers)
+
+
+def _serve_tree(sock, node: TreeNode, trainer, hello: Hello, idle_timeout_s: float) -> int:
+    """Wire the tree the driver describes, then serve rounds: the root for the driver, the others for their parent."""
+    wiring = expect(_receive(sock, hello, 0)[0], "tree")
+    node.wire(int(wiring["count"]), {int(k): tuple(v) for k, v in wiring["addresses"].items()})
+    node.set_timeout(idle_timeout_s)
+    send_frame(sock, {"op": "wired"})
+    if node.shard != 0:
+        return node.serve(trainer)
+    rounds = 0
+    while True:
+        meta, data = _receive(sock, hello, rounds)
+        if meta.get("op") == "stop":
+            node.stop()
+            return rounds
+        meta, buffers = encode_partial(node.exchange(trainer, expect(meta, "round"), data))
+        send_frame(sock, meta, *buffers)
+        rounds += 1
 
 
 def barrier_task(address: tuple[str, int], token: str, generation: int, connect_timeout: float, before_round, _rows):
