@@ -1,0 +1,59 @@
+"""Recompute the gate's calibration table from stored gate records: false alarms and detection rates.
+
+    python tools/gate_calibrate.py                          # the records kept in docs/data/gate/
+    python tools/gate_calibrate.py my-records/ --draws 50000
+    python tools/gate_calibrate.py --design 3 --factor 1.05 --rounds 4 --more 4 --max-rounds 12
+
+Reads ``nncompare gate --record`` files (``tools/gate_trial.py`` writes them with the trial's
+throwaway changes) and pair files, pools each engine's unchanged paired log ratios of one design
+(the timed benchmark's ``version``; by default the newest found), resamples them into simulated
+gates that follow the gate's rule, and prints in Markdown: the outcome rates per engine for no
+change and for 5, 10 and 20 % slowdowns, then every real run's verdict under the same rule. How
+to read it: docs/evidence.md, "Calibration". To calibrate your own CI machine, run the gate there
+with ``--record`` on unchanged commits (``tools/gate_trial.py``) and point this at the records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    from nncompare.cli.gate import DEFAULT_FACTOR, DEFAULT_PLAN
+    from nncompare.gate import calibration
+    from nncompare.gate.sequential import Plan
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path, default=[ROOT / "docs" / "data" / "gate"])
+    parser.add_argument("--design", help="The timed benchmark's version to pool (default: the newest found).")
+    parser.add_argument("--factor", type=float, default=DEFAULT_FACTOR)
+    parser.add_argument("--rounds", type=int, default=DEFAULT_PLAN.first, help="Rounds of the first batch.")
+    parser.add_argument("--more", type=int, default=DEFAULT_PLAN.more, help="Rounds of each later batch.")
+    parser.add_argument("--max-rounds", type=int, default=DEFAULT_PLAN.most)
+    parser.add_argument("--draws", type=int, default=20000, help="Simulated gates per engine and slowdown.")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    verdicts = calibration.load(args.paths)
+    if not verdicts:
+        print(f"gate_calibrate: error: no gate records in {', '.join(map(str, args.paths))}", file=sys.stderr)
+        return 2
+    designs = sorted({v.design for v in verdicts}, key=lambda d: (not d.isdigit(), int(d) if d.isdigit() else d))
+    design = args.design or designs[-1]
+    pools = calibration.noise_pools(verdicts, design)
+    if not pools:
+        print(f"gate_calibrate: error: no unchanged engine of design {design} (found: {designs})", file=sys.stderr)
+        return 2
+    plan = Plan(first=args.rounds, more=args.more, most=args.max_rounds)
+    rows = calibration.table(pools, plan, args.factor, args.draws, args.seed)
+    print(f"Design {design} (SteadyEpochs version); records: {', '.join(map(str, args.paths))}\n")
+    print(calibration.markdown(rows, plan, args.factor, args.draws))
+    print(calibration.real_runs([v for v in verdicts if v.design == design], args.factor))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
