@@ -73,7 +73,7 @@ def test_a_plan_runs_even_batches_up_to_its_most():
     assert [plan.next_batch(n) for n in (4, 8, 10)] == [4, 2, 0]
     assert calibration.looks(plan) == [4, 8, 10]
     with pytest.raises(ValueError):
-        Plan(first=3, more=4, most=12)
+        Plan(first=4, more=3, most=12)
     with pytest.raises(ValueError):
         Plan(first=6, more=2, most=4)
 

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
-    from nncompare.cli.gate import DEFAULT_FACTOR, DEFAULT_PLAN
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.gate import ROUNDS
+    from nncompare.cli.gate import DEFAULT_FACTOR, MAX_ROUNDS, MORE_ROUNDS
     from nncompare.gate import calibration
     from nncompare.gate.sequential import Plan
 
@@ -31,9 +33,9 @@ def main() -> int:
     parser.add_argument("paths", nargs="*", type=Path, default=[ROOT / "docs" / "data" / "gate"])
     parser.add_argument("--design", help="The timed benchmark's version to pool (default: the newest found).")
     parser.add_argument("--factor", type=float, default=DEFAULT_FACTOR)
-    parser.add_argument("--rounds", type=int, default=DEFAULT_PLAN.first, help="Rounds of the first batch.")
-    parser.add_argument("--more", type=int, default=DEFAULT_PLAN.more, help="Rounds of each later batch.")
-    parser.add_argument("--max-rounds", type=int, default=DEFAULT_PLAN.most)
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="Rounds of the first batch (the suite's).")
+    parser.add_argument("--more", type=int, default=MORE_ROUNDS, help="Rounds of each later batch.")
+    parser.add_argument("--max-rounds", type=int, default=MAX_ROUNDS)
     parser.add_argument("--draws", type=int, default=20000, help="Simulated gates per engine and slowdown.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

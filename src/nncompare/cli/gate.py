@@ -26,8 +26,9 @@ from nncompare.gate.judge import BROKEN, INCONCLUSIVE, LESS_ACCURATE, PASS, SLOW
 DEFAULT_BENCH = r"^gate\."
 DEFAULT_FACTOR = 1.05
 MAX_ERROR_RISE = 0.01
-#: rounds of the first batch, of each later batch, and at most (docs/evidence.md, "Calibration")
-DEFAULT_PLAN = sequential.Plan(first=4, more=4, most=12)
+#: rounds of each batch after the first (whose rounds the suite declares), and at most
+#: (docs/evidence.md, "Calibration")
+MORE_ROUNDS, MAX_ROUNDS = 4, 12
 OUTCOMES = {
     SLOWER: "slower than the base",
     LESS_ACCURATE: "less accurate than the base",
@@ -78,12 +79,6 @@ def _factor(ctx, param, value: float) -> float:
     return value
 
 
-def _rounds(ctx, param, value: int) -> int:
-    if value < 2 or value % 2:
-        raise click.BadParameter(f"{value} is not an even number of 2 or more (each commit leads in half the rounds)")
-    return value
-
-
 @click.command()
 @click.option("--base", default="main", show_default=True, help="Branch, tag or commit to compare against.")
 @click.option("--head", default="HEAD", show_default=True, help="The commit under test (committed changes only).")
@@ -97,21 +92,12 @@ def _rounds(ctx, param, value: int) -> int:
     "inconclusive when the interval straddles it.",
 )
 @click.option(
-    "--rounds",
-    type=int,
-    callback=_rounds,
-    default=DEFAULT_PLAN.first,
-    show_default=True,
-    help="Interleaved rounds of the first batch (one sample per commit each); even.",
-)
-@click.option(
     "--max-rounds",
-    type=int,
-    callback=_rounds,
-    default=DEFAULT_PLAN.most,
+    type=click.IntRange(min=1),
+    default=MAX_ROUNDS,
     show_default=True,
-    help="Rounds at most for a timed benchmark whose verdict stays inconclusive (batches of "
-    f"{DEFAULT_PLAN.more} after the first); equal to --rounds: no more rounds.",
+    help="Rounds at most for a timed benchmark whose verdict stays inconclusive: after the suite's own rounds, "
+    f"batches of {MORE_ROUNDS} more while any is; the suite's rounds or fewer: no more.",
 )
 @click.option(
     "--bench",
@@ -148,7 +134,7 @@ def _rounds(ctx, param, value: int) -> int:
     default=None,
     help="Write the verdict table as Markdown here (CI: the job summary and the pull-request comment).",
 )
-def gate(base, head, factor, rounds, max_rounds, bench, config, env_spec, show_stderr, record_path, markdown_path):
+def gate(base, head, factor, max_rounds, bench, config, env_spec, show_stderr, record_path, markdown_path):
     """Fail when HEAD is slower or less accurate than BASE, or a benchmark broke on HEAD.
 
     Run it in a clone of the project, after committing. Exit status: 0 pass, 1 slower than
@@ -156,9 +142,6 @@ def gate(base, head, factor, rounds, max_rounds, bench, config, env_spec, show_s
     4 a benchmark failed on HEAD (or HEAD did not build), 5 inconclusive: a timed benchmark's
     interval still straddles FACTOR after --max-rounds rounds; 130/143 interrupted.
     """
-    if max_rounds < rounds:
-        raise UsageError(f"--max-rounds {max_rounds} is fewer than --rounds {rounds}")
-    plan = sequential.Plan(first=rounds, more=DEFAULT_PLAN.more, most=max_rounds)
     root = repo_root()
     base_hash, head_hash = resolve(root, base), resolve(root, head)
     if _git(
@@ -180,6 +163,8 @@ def gate(base, head, factor, rounds, max_rounds, bench, config, env_spec, show_s
             f"--bench {bench!r} selects none of the suite's benchmarks (the gate's own are {DEFAULT_BENCH})"
         )
     versions = {b["name"]: b.get("version") for b in suite}
+    first = max((b.get("rounds") or 1) for b in suite if b["name"] in {n.split("(")[0] for n in selected})
+    plan = sequential.Plan(first=first, more=MORE_ROUNDS, most=max(first, max_rounds))
     machine = subprocess.run(
         asvrun.asv_command("machine", "--yes", "--config", str(config_path)),
         cwd=root,

@@ -213,8 +213,11 @@ def run_streaming(cmd: list[str], cwd: Path) -> int:
         proc.stdout.close()
 
 
-def run_rounds(workspace: Workspace, commits: list[str], bench: str, rounds: int, extra: list[str]) -> Path:
-    """``asv run`` of ``commits`` (base first) in ``rounds`` interleaved rounds; the results folder it wrote."""
+def run_rounds(workspace: Workspace, commits: list[str], bench: str, rounds: int | None, extra: list[str]) -> Path:
+    """``asv run`` of ``commits`` (base first) in interleaved rounds; the results folder it wrote.
+
+    ``rounds``: for every selected benchmark (``-a rounds=N``); None: as each benchmark declares.
+    """
     config, results = workspace.new_batch()
     hashes = workspace.dir / f"batch{workspace.batches}.hashes"
     hashes.write_text("\n".join(commits) + "\n")
@@ -224,8 +227,7 @@ def run_rounds(workspace: Workspace, commits: list[str], bench: str, rounds: int
         str(config),
         "--interleave-rounds",
         "--record-samples",
-        "-a",
-        f"rounds={rounds}",
+        *(["-a", f"rounds={rounds}"] if rounds else []),
         "--bench",
         bench,
         *extra,

@@ -1,8 +1,10 @@
 """The gate's rounds: a first batch for everything, then more rounds only where a verdict is inconclusive.
 
-Each batch is one ``asv run --interleave-rounds`` of an even number of rounds into its own results
-folder (:class:`nncompare.gate.asvrun.Workspace`), so within every batch the base runs first in half
-the rounds and the head in the other half. The samples of each timed benchmark are then joined
+Each batch is one ``asv run --interleave-rounds`` into its own results folder
+(:class:`nncompare.gate.asvrun.Workspace`). The first runs the selection with the rounds the suite
+declares (``benchmarks/gate.py``: ``SteadyEpochs.rounds``; the tracks once); a later one runs only the
+inconclusive timed benchmarks, ``-a rounds=N`` with N even, so that within it the base runs first in
+half the rounds and the head in the other half. The samples of each timed benchmark are then joined
 batch after batch, base and head alike, so pair *i* is still two samples from one round. After
 each batch every benchmark is judged again on all its pairs; the gate stops as soon as no verdict
 is inconclusive, or when ``max_rounds`` pairs have been measured. The tracks (test error, idle
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import click
 
@@ -24,15 +25,17 @@ from nncompare.gate.judge import INCONCLUSIVE, Verdict, judge
 
 @dataclass(frozen=True)
 class Plan:
-    """Rounds of the first batch, of each later one, and the most pairs a timed benchmark gets."""
+    """Rounds of the first batch (the suite's), of each later one, and the most pairs a timed benchmark gets."""
 
     first: int
     more: int
     most: int
 
     def __post_init__(self):
-        if self.first < 2 or self.more < 2 or self.first % 2 or self.more % 2:
-            raise ValueError("batches need an even number of rounds, at least 2, so that each commit leads in half")
+        if self.first < 1 or self.more < 2 or self.more % 2:
+            raise ValueError(
+                "later batches need an even number of rounds, at least 2, so that each commit leads in half"
+            )
         if self.most < self.first:
             raise ValueError("the most rounds cannot be fewer than the first batch's")
 
@@ -85,7 +88,8 @@ def run(
     rounds, done, selection = plan.first, 0, bench
     while True:
         start = time.monotonic()
-        results = asvrun.run_rounds(workspace, commits, selection, rounds, extra)
+        # the first batch with the suite's own rounds (the tracks once), later ones with -a rounds=N
+        results = asvrun.run_rounds(workspace, commits, selection, rounds if done else None, extra)
         measurements.add(*(asvrun.measured(results, c, selection) for c in commits))
         done += rounds
         verdicts = judge(measurements.base, measurements.head, factor=factor, max_error_rise=max_error_rise)
@@ -100,7 +104,3 @@ def run(
             + ", ".join(open_),
             err=True,
         )
-
-
-def results_dirs(workspace: asvrun.Workspace) -> list[Path]:
-    return [workspace.results_dir(i) for i in range(1, workspace.batches + 1)]
