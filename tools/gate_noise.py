@@ -89,8 +89,9 @@ def report(paths: list[Path]) -> None:
             f"set-up {statistics.median(s['setup_s'] for s in samples):.1f} s, "
             f"timed {statistics.median(s['timed_s'] for s in samples):.1f} s (medians)"
         )
-        within = [sd([math.log(e / f) for e, f in zip(s["epochs_s"], s["floors_s"])]) for s in samples]
-        within_e = [sd([math.log(e) for e in s["epochs_s"]]) for s in samples]
+        within = [sd([math.log(e / f) for e, f in zip(s["epochs_s"], s["floors_s"]) if e > 0]) for s in samples]
+        within_e = [sd([math.log(e) for e in s["epochs_s"] if e > 0]) for s in samples]
+        zeros = sum(e <= 0 for s in samples for e in s["epochs_s"])
         within_f = [sd([math.log(f) for f in s["floors_s"]]) for s in samples]
         print(
             f"  within a sample, SD of log per epoch: ratio {statistics.median(within):.3f}, "
@@ -109,7 +110,7 @@ def report(paths: list[Path]) -> None:
             k *= 2
 
 
-MEASURES = ("sum of ratios", "epochs/floors", "epochs/median floor", "epochs alone")
+MEASURES = ("sum of ratios", "median of ratios", "epochs/floors", "epochs/median floor", "epochs alone")
 
 
 def measure(label: str, sample: dict, k: int, n: int) -> float:
@@ -117,6 +118,8 @@ def measure(label: str, sample: dict, k: int, n: int) -> float:
     epochs, floors = sample["epochs_s"][:k], sample["floors_s"][:k]
     if label == "sum of ratios":
         return sum(e / f for e, f in zip(epochs, floors))
+    if label == "median of ratios":
+        return k * statistics.median(e / f for e, f in zip(epochs, floors))
     if label == "epochs/floors":
         return sum(epochs) / sum(floors)
     if label == "epochs/median floor":
