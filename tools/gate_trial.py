@@ -75,6 +75,14 @@ def slowed(changes: list[str]) -> dict[str, float]:
     return found
 
 
+def sample_load(loads: list[float], done: threading.Event) -> None:
+    """The 1-minute load average every 30 s until ``done``."""
+    while True:
+        loads.append(os.getloadavg()[0])
+        if done.wait(30):
+            return
+
+
 class Burner:
     """Two spinning processes for ``on`` seconds, none for ``off`` seconds, until stopped."""
 
@@ -148,22 +156,26 @@ def main() -> int:
                 ],
                 cwd=clone,
                 env=env,
-                stdout=log,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                text=True,
             )
-            while proc.poll() is None:
-                loads.append(os.getloadavg()[0])
-                time.sleep(30)
+            sampling = threading.Event()
+            sampler = threading.Thread(target=sample_load, args=(loads, sampling), daemon=True)
+            sampler.start()
+            for line in proc.stdout:  # each line with the seconds since the gate started
+                log.write(f"{time.monotonic() - start:7.1f} {line}")
+                log.flush()
+            proc.wait()
+            sampling.set()
+            sampler.join()
         finally:
             if burner:
                 burner.__exit__()
     took = time.monotonic() - start
-    verdicts = [
-        line.strip()
-        for line in log_path.read_text().splitlines()
-        if line.startswith(("ok ", "FAIL ", "?? ")) or line.startswith("nncompare gate:")
-    ]
+    lines = [line[8:] for line in log_path.read_text().splitlines()]
+    verdicts = [line.strip() for line in lines if line.startswith(("ok ", "FAIL ", "?? ", "nncompare gate:"))]
     outcome = {
         "name": args.name,
         "changes": args.change,
