@@ -95,7 +95,8 @@ def report(paths: list[Path]) -> None:
         within_f = [sd([math.log(f) for f in s["floors_s"]]) for s in samples]
         print(
             f"  within a sample, SD of log per epoch: ratio {statistics.median(within):.3f}, "
-            f"epoch {statistics.median(within_e):.3f}, floor {statistics.median(within_f):.3f}"
+            f"epoch {statistics.median(within_e):.3f}, floor {statistics.median(within_f):.3f}; "
+            f"epochs whose load-corrected seconds came out 0: {zeros}"
         )
         k = 1
         while k <= n:
@@ -110,7 +111,22 @@ def report(paths: list[Path]) -> None:
             k *= 2
 
 
-MEASURES = ("sum of ratios", "median of ratios", "epochs/floors", "epochs/median floor", "epochs alone")
+MEASURES = (
+    "sum of ratios",
+    "median of ratios",
+    "iq-mean of ratios",
+    "epochs/floors",
+    "epochs/median floor",
+    "iq-mean epoch/floor",
+    "epochs alone",
+)
+
+
+def iq_mean(values) -> float:
+    ordered = sorted(values)
+    cut = len(ordered) // 4
+    middle = ordered[cut : len(ordered) - cut]
+    return sum(middle) / len(middle)
 
 
 def measure(label: str, sample: dict, k: int, n: int) -> float:
@@ -120,6 +136,10 @@ def measure(label: str, sample: dict, k: int, n: int) -> float:
         return sum(e / f for e, f in zip(epochs, floors))
     if label == "median of ratios":
         return k * statistics.median(e / f for e, f in zip(epochs, floors))
+    if label == "iq-mean of ratios":  # the gate's (benchmarks/gate.py)
+        return k * iq_mean([e / f for e, f in zip(epochs, floors)])
+    if label == "iq-mean epoch/floor":
+        return k * iq_mean(epochs) / iq_mean(floors)
     if label == "epochs/floors":
         return sum(epochs) / sum(floors)
     if label == "epochs/median floor":
