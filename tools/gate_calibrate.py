@@ -38,6 +38,17 @@ def main() -> int:
     parser.add_argument("--max-rounds", type=int, default=MAX_ROUNDS)
     parser.add_argument("--draws", type=int, default=20000, help="Simulated gates per engine and slowdown.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--median-rule",
+        action="store_true",
+        help="Simulate the rule before issue 25 instead (median ratio over --factor, all pairs but one over 1, "
+        "--rounds pairs): the baseline.",
+    )
+    parser.add_argument(
+        "--residuals",
+        action="store_true",
+        help="Pool the slowed engines' pairs too, less their own mean (noise, if a slowdown only shifts them).",
+    )
     args = parser.parse_args()
     verdicts = calibration.load(args.paths)
     if not verdicts:
@@ -45,13 +56,16 @@ def main() -> int:
         return 2
     designs = sorted({v.design for v in verdicts}, key=lambda d: (not d.isdigit(), int(d) if d.isdigit() else d))
     design = args.design or designs[-1]
-    pools = calibration.noise_pools(verdicts, design)
+    pools = calibration.noise_pools(verdicts, design, args.residuals)
     if not pools:
         print(f"gate_calibrate: error: no unchanged engine of design {design} (found: {designs})", file=sys.stderr)
         return 2
     plan = Plan(first=args.rounds, more=args.more, most=args.max_rounds)
-    rows = calibration.table(pools, plan, args.factor, args.draws, args.seed)
-    print(f"Design {design} (SteadyEpochs version); records: {', '.join(map(str, args.paths))}\n")
+    rows = calibration.table(pools, plan, args.factor, args.draws, args.seed, args.median_rule)
+    pooled = "unchanged engines' pairs" + (" and slowed engines' residuals" if args.residuals else "")
+    print(f"Design {design} (SteadyEpochs version), {pooled}; records: {', '.join(map(str, args.paths))}\n")
+    if args.median_rule:
+        print(f"The rule before issue 25: median paired ratio over x{args.factor:g}, all but one pair over 1.")
     print(calibration.markdown(rows, plan, args.factor, args.draws))
     print(calibration.real_runs([v for v in verdicts if v.design == design], args.factor))
     return 0

@@ -73,13 +73,26 @@ def load(paths: list[Path]) -> list[RealVerdict]:
     return found
 
 
-def noise_pools(verdicts: list[RealVerdict], design: str) -> dict[str, np.ndarray]:
-    """Unchanged engines' log ratios, per engine and for all engines together (``"all"``)."""
+def noise_pools(verdicts: list[RealVerdict], design: str, residuals: bool = False) -> dict[str, np.ndarray]:
+    """Unchanged engines' log ratios, per engine and for all engines together (``"all"``).
+
+    ``residuals``: also the slowed engines' log ratios less their own mean (scaled by
+    sqrt(n / (n - 1)) so that their spread is not understated): noise too, if a slowdown only
+    shifts the log ratios, as the calibration assumes.
+    """
     pools: dict[str, list[float]] = {}
     for v in verdicts:
-        if v.slowed == 0.0 and v.design == design:
-            pools.setdefault(v.engine, []).extend(v.logs)
-            pools.setdefault("all", []).extend(v.logs)
+        if v.design != design:
+            continue
+        if v.slowed == 0.0:
+            logs = list(v.logs)
+        elif residuals and len(v.logs) > 1:
+            mean, scale = float(np.mean(v.logs)), math.sqrt(len(v.logs) / (len(v.logs) - 1))
+            logs = [(x - mean) * scale for x in v.logs]
+        else:
+            continue
+        pools.setdefault(v.engine, []).extend(logs)
+        pools.setdefault("all", []).extend(logs)
     return {engine: np.array(logs) for engine, logs in pools.items()}
 
 
@@ -116,13 +129,27 @@ def simulate(pool: np.ndarray, shift: float, plan: Plan, factor: float, draws: i
     }
 
 
-def table(pools: dict[str, np.ndarray], plan: Plan, factor: float, draws: int, seed: int = 0) -> list[dict]:
-    """One row per engine and slowdown: the simulated gate's outcome rates."""
+def simulate_median_rule(pool: np.ndarray, shift: float, pairs: int, factor: float, draws: int, rng) -> dict:
+    """The rule before issue 25: slower when the median paired ratio exceeds ``factor`` and all pairs
+    but one are over 1, on a fixed number of pairs; the baseline the calibration compares with."""
+    logs = rng.choice(pool, size=(draws, pairs), replace=True) + shift
+    slower = (np.median(logs, axis=1) > math.log(factor)) & ((logs > 0).sum(axis=1) >= pairs - 1)
+    return {"slower": float(slower.mean()), "pass": float(1 - slower.mean()), "inconclusive": 0.0, "mean_pairs": pairs}
+
+
+def table(
+    pools: dict[str, np.ndarray], plan: Plan, factor: float, draws: int, seed: int = 0, median_rule: bool = False
+) -> list[dict]:
+    """One row per engine and slowdown: the simulated gate's outcome rates (``median_rule``: the old rule's,
+    on ``plan.first`` pairs)."""
     rng = np.random.default_rng(seed)
     rows = []
     for engine, pool in pools.items():
         for s in SLOWDOWNS:
-            rates = simulate(pool, math.log1p(s), plan, factor, draws, rng)
+            if median_rule:
+                rates = simulate_median_rule(pool, math.log1p(s), plan.first, factor, draws, rng)
+            else:
+                rates = simulate(pool, math.log1p(s), plan, factor, draws, rng)
             rows.append(
                 {"engine": engine, "slowdown": s, "pool": len(pool), "log_sd": float(pool.std(ddof=1)), **rates}
             )
