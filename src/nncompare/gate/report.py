@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from nncompare.gate.judge import BROKEN, INCONCLUSIVE, LESS_ACCURATE, PASS, SLOWER, Verdict
+from nncompare.interrupts import deferred, raise_if_interrupted
 
 OUTCOME_WORDS = {
     PASS: "pass",
@@ -104,11 +105,16 @@ def record(
 
 
 def write(path: str | Path, text: str) -> None:
-    """Write whole or not at all: a reader never sees half a file."""
+    """Write whole or not at all: a reader never sees half a file, a signal meanwhile is raised after."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)
+    with deferred():
+        try:
+            partial.write_text(text)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+    raise_if_interrupted()
 
 
 def write_json(path: str | Path, data: dict) -> None:
