@@ -5,8 +5,8 @@ asv builds both commits into its own environment and runs the gate's benchmarks
 and the cores its workers' BLAS left idle) in interleaved rounds, more of them where a verdict is
 still inconclusive (:mod:`nncompare.gate.sequential`); :mod:`nncompare.gate.judge` judges the
 results. Exit status: 0 pass, 1 slower (or lost parallelism), 2 bad arguments, 3 accuracy
-dropped, 4 a benchmark failed on the head commit (or the head did not build), 5 inconclusive,
-130/143 interrupted (SIGINT/SIGTERM).
+dropped, 4 a benchmark failed on the head commit (or the head did not build, or asv could not
+run), 5 inconclusive, 130/143 interrupted (SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from nncompare.errors import EngineError, NNCompareError, UsageError
+from nncompare.errors import NNCompareError, UsageError
 from nncompare.gate import asvrun, report, sequential
 from nncompare.gate.judge import BROKEN, INCONCLUSIVE, LESS_ACCURATE, PASS, SLOWER, exit_code
 
@@ -174,7 +174,7 @@ def gate(base, head, factor, max_rounds, bench, config, env_spec, show_stderr, r
     )
     if machine.returncode != 0:
         click.echo(machine.stdout + machine.stderr, err=True)
-        raise EngineError("'asv machine --yes' failed; see its output above")
+        raise GateFailed("'asv machine --yes' failed; see its output above", BROKEN)
     extra = (["--environment", env_spec] if env_spec else []) + (["--show-stderr"] if show_stderr else [])
     click.echo(
         f"nncompare gate: {base} ({base_hash[:8]}) -> {head} ({head_hash[:8]}), threshold x{factor:g}, "
@@ -200,7 +200,8 @@ def gate(base, head, factor, max_rounds, bench, config, env_spec, show_stderr, r
     took = time.monotonic() - start
     verdicts = outcome.verdicts
     if not verdicts:
-        raise EngineError(f"asv measured nothing for --bench {bench!r}; see asv's output above")
+        # asv could not create its environment or build a commit: nothing to judge, the head is not proven
+        raise GateFailed(f"asv measured nothing for --bench {bench!r}; see asv's output above", BROKEN)
     code = exit_code(verdicts)
     for verdict in verdicts:
         mark = {PASS: "ok  ", INCONCLUSIVE: "??  "}.get(verdict.code, "FAIL")
