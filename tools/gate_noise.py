@@ -1,6 +1,7 @@
 """Where a gate sample's noise comes from: steady epochs and floor passes of one engine, sample after sample.
 
     python tools/gate_noise.py ENGINE --samples 8 --epochs 16 --out noise-ENGINE.jsonl
+    python tools/gate_noise.py --report docs/data/gate-noise/quiet.json   # the samples kept
 
 Each sample is a fresh process, as asv runs one: the gate's own ``SteadyEpochs`` set-up (the
 engine started, its shards placed, the floor processes ready), then ``--epochs`` steady epochs,
@@ -9,7 +10,7 @@ epoch's load-corrected seconds and the floor pass after it, and the seconds that
 epochs and teardown took. ``--report`` reads such files and prints, per engine, the spread of the
 log ratio of consecutive samples (the unchanged pairs a gate would see) for samples of 1, 2, 4,
 ... epochs, and the spread within a sample, so that what more epochs per sample buy is measured,
-not assumed.
+not assumed. ``--report`` also reads a JSON list of such samples (``docs/data/gate-noise/``).
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ def sd(values):
 def report(paths: list[Path]) -> None:
     by_engine: dict[str, list[dict]] = {}
     for path in paths:
-        for line in path.read_text().splitlines():
-            sample = json.loads(line)
+        text = path.read_text()
+        samples = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines()]
+        for sample in samples:
             by_engine.setdefault(sample["engine"], []).append(sample)
     for engine, samples in by_engine.items():
         n = min(len(s["epochs_s"]) for s in samples)
