@@ -212,6 +212,7 @@ def test_a_signal_stops_the_gate_and_asv_within_seconds_leaving_no_results(tmp_p
     name = signal.Signals(signum).name
     assert err.splitlines()[-1].startswith(f"nncompare: error: interrupted by {name}") and "Traceback" not in err
     assert_nothing_left(clone, tree)
+    print(f"{name}: stopped {len(tree)} processes in {took:.1f} s")
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +288,7 @@ def test_sigterm_mid_benchmark_stops_the_dask_cluster_and_the_floor(regressed_cl
     after = set((regressed_clone / ".asv" / "gate").glob("*"))
     assert after == before, "the interrupted gate left its half-measured results"
     assert not list(regressed_clone.glob(".asv-gate-*"))
+    print(f"SIGTERM mid-sample: stopped {len(tree)} processes in {took:.1f} s")
 
 
 @pytest.mark.parametrize(
