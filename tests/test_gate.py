@@ -1,7 +1,13 @@
-"""``nncompare gate``: refuses what it cannot compare, judges paired samples, test errors and
-broken benchmarks with their own exit codes, and, on real builds of both commits in asv's
-virtualenv, fails a commit whose Dask rounds wait 50 % longer and whose trainers hold BLAS to one thread
-(the 20 % proofs are by hand: docs/evidence.md)."""
+"""``nncompare gate``: refuses what it cannot compare before anything is built (exit 2), judges test
+errors, idle cores and broken benchmarks with their own exit codes, stops asv and every process
+under it within seconds on SIGINT or SIGTERM leaving no results behind, and, on real builds of both
+commits in asv's virtualenv, fails a commit whose Dask rounds wait 50 % longer and whose trainers
+hold BLAS to one thread (the 10 % proofs of every engine are by hand: docs/evidence.md). The
+interval, the rounds and the reports are tested without asv in tests/test_gate_stats.py.
+
+The two tests marked slow run a Dask-only gate on real builds (the first creates asv's
+environment in its clone: about 7 minutes together here); the default gate over every engine is
+not run by ``pytest``: tools/gate_trial.py runs it by hand."""
 
 from __future__ import annotations
 
