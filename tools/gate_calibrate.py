@@ -3,6 +3,7 @@
     python tools/gate_calibrate.py                          # the records kept in docs/data/gate/
     python tools/gate_calibrate.py my-records/ --draws 50000
     python tools/gate_calibrate.py --design 3 --factor 1.05 --rounds 4 --more 4 --max-rounds 12
+    python tools/gate_calibrate.py --normal-sd 0.01 0.03 0.05      # the rule on normal noise: the noise budget
 
 Reads ``nncompare gate --record`` files (``tools/gate_trial.py`` writes them with the trial's
 throwaway changes) and pair files, pools each engine's unchanged paired log ratios of one design
@@ -18,6 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,11 +48,25 @@ def main() -> int:
         "--rounds pairs): the baseline.",
     )
     parser.add_argument(
+        "--normal-sd",
+        type=float,
+        nargs="+",
+        help="Instead of the records: normal log ratios of these standard deviations (the noise budget: "
+        "how noisy a machine may be for the rule to keep its rates).",
+    )
+    parser.add_argument(
         "--residuals",
         action="store_true",
         help="Pool the slowed engines' pairs too, less their own mean (noise, if a slowdown only shifts them).",
     )
     args = parser.parse_args()
+    plan = Plan(first=args.rounds, more=args.more, most=args.max_rounds)
+    if args.normal_sd:
+        rng = np.random.default_rng(args.seed)
+        pools = {f"normal, SD {sd:g}": rng.normal(0.0, sd, 200_000) for sd in args.normal_sd}
+        rows = calibration.table(pools, plan, args.factor, args.draws, args.seed, args.median_rule)
+        print(calibration.markdown(rows, plan, args.factor, args.draws))
+        return 0
     verdicts = calibration.load(args.paths)
     if not verdicts:
         print(f"gate_calibrate: error: no gate records in {', '.join(map(str, args.paths))}", file=sys.stderr)
@@ -60,7 +77,6 @@ def main() -> int:
     if not pools:
         print(f"gate_calibrate: error: no unchanged engine of design {design} (found: {designs})", file=sys.stderr)
         return 2
-    plan = Plan(first=args.rounds, more=args.more, most=args.max_rounds)
     rows = calibration.table(pools, plan, args.factor, args.draws, args.seed, args.median_rule)
     pooled = "unchanged engines' pairs" + (" and slowed engines' residuals" if args.residuals else "")
     print(f"Design {design} (SteadyEpochs version), {pooled}; records: {', '.join(map(str, args.paths))}\n")
