@@ -93,7 +93,8 @@ def noise_pools(verdicts: list[RealVerdict], design: str, residuals: bool = Fals
             continue
         pools.setdefault(v.engine, []).extend(logs)
         pools.setdefault("all", []).extend(logs)
-    return {engine: np.array(logs) for engine, logs in pools.items()}
+    order = sorted(pools, key=lambda engine: (engine == "all", engine))
+    return {engine: np.array(pools[engine]) for engine in order}
 
 
 def looks(plan: Plan) -> list[int]:
