@@ -5,11 +5,15 @@ x 1 core) on one started cluster, so a sample pays one cluster start, not one pe
 clock is not the wall clock. Each epoch's load-corrected seconds (``training.load_corrected_s``:
 wall time less the run-queue delay of the driver and of each round's critical worker) are
 divided by a floor pass run right after it (``reference.FloorReference``: plain 1-thread
-``partial_fit`` in as many processes as the engine trains side by side), so a sample is the
+``partial_fit`` in as many processes as the engine trains side by side); the sample is
+``EPOCHS`` times the **interquartile mean** of those ratios (the mean of the middle half), the
 epochs' cost in **floor epochs**. asv labels it seconds; it is a ratio. A busy machine or a slow
 spell of the host slows the floor as much as the epoch, while a sleep, a lock, a slow transfer or
-more CPU in the commit slows only the epoch. One sample per round; asv interleaves the rounds
-of the two commits (base, head, head, base, ...), and the gate pairs them round by round.
+more CPU in the commit slows only the epoch. The middle half, because an epoch or a floor pass
+that another program hit, or whose load correction took out more than its waits (it sums the
+waits of threads that waited at once, down to 0 s under heavy load), moves a sum of ratios and
+not the middle half (docs/evidence.md, "Calibration"). One sample per round; asv interleaves the
+rounds of the two commits (base, head, head, base, ...), and the gate pairs them round by round.
 
 ``GateAccuracy.track_test_error`` is the quick grid's 5-epoch job of the engine, once per commit:
 an error rate, so that bigger is worse, as asv assumes.
@@ -25,21 +29,29 @@ from .reference import FloorReference
 
 ENGINES = common.ENGINES
 WORKERS, CORES, MEMORY = 2, 1, "2g"
-EPOCHS = 8  # timed per sample, after one warm-up epoch: cheap next to the sample's start-up
-# Samples per commit, one per round. Four pairs: with the median of an even count the load must
-# land on the head's samples and not the base's in three pairs of four to raise a false alarm, and
-# a slowdown is missed only if the load favours it in three of four. Each sample pays a process, a
-# cluster start and a placement epoch (docs/evidence.md has the gate's durations).
+EPOCHS = 16  # timed per sample, after one warm-up epoch: cheap next to the sample's start-up
+# Samples per commit in the gate's first batch, one per round; the gate adds rounds where its
+# verdict is inconclusive (nncompare.gate.sequential). Each sample pays a process, a cluster start
+# and a placement epoch (docs/evidence.md has the gate's durations and error rates).
 ROUNDS = 4
 
 _RUN = None  # the sample's TrainingRun
 _FLOOR = None  # its FloorReference
-_IN_FLOORS: list[float] = []  # each timed epoch's load-corrected seconds over the floor pass after it
+_IN_FLOORS: list[float] = []  # each sample's floor epochs: EPOCHS x the interquartile mean of its ratios
+_RATIOS: list[float] = []  # the last sample's per-epoch ratios, in order
 
 
 def floor_epochs_clock() -> float:
     """Floor epochs trained so far by this process's run (asv reads it around a sample)."""
     return sum(_IN_FLOORS)
+
+
+def interquartile_mean(values: list[float]) -> float:
+    """The mean of the middle half: a quarter (rounded down) left out at each end."""
+    ordered = sorted(values)
+    cut = len(ordered) // 4
+    middle = ordered[cut : len(ordered) - cut]
+    return sum(middle) / len(middle)
 
 
 class _Sample:
@@ -58,6 +70,7 @@ class _Sample:
 class SteadyEpochs(common.EngineBenchmark):
     """``EPOCHS`` steady epochs (rounds + averaging) after a warm-up epoch, in floor epochs."""
 
+    version = "3"  # 16 epochs a sample, their interquartile mean (2: 8 epochs, their sum)
     params = [ENGINES, [WORKERS], [CORES], [MEMORY]]
     param_names = common.TOPOLOGY_NAMES[:4]
     timer = staticmethod(floor_epochs_clock)
@@ -88,9 +101,11 @@ class SteadyEpochs(common.EngineBenchmark):
         return sample
 
     def time_epochs(self, engine, workers, cores, memory):
+        _RATIOS.clear()
         for _ in range(EPOCHS):
             _RUN.epoch(evaluate=False)
-            _IN_FLOORS.append(_RUN.epoch_clocks[-1]["active_s"] / _FLOOR.pass_s())
+            _RATIOS.append(_RUN.epoch_clocks[-1]["active_s"] / _FLOOR.pass_s())
+        _IN_FLOORS.append(EPOCHS * interquartile_mean(_RATIOS))
 
 
 class GateAccuracy(common.EngineBenchmark):

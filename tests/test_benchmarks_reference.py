@@ -71,7 +71,14 @@ def test_a_gate_sample_counts_floor_epochs_on_the_local_engine(monkeypatch):
         bench.teardown("local", 2, 1, "2g")
         common.dataset_name.cache_clear()
         common.dataset.cache_clear()
-    per_epoch = gate._IN_FLOORS[-gate.EPOCHS :]
-    assert len(per_epoch) == gate.EPOCHS and sample == pytest.approx(sum(per_epoch))
+    per_epoch = list(gate._RATIOS)
+    assert len(per_epoch) == gate.EPOCHS and sample == pytest.approx(gate.EPOCHS * gate.interquartile_mean(per_epoch))
     # the local engine trains its two shards in turn, the floor one chunk: about 2 floor epochs each
     assert all(0.5 < r < 8 for r in per_epoch), per_epoch
+
+
+def test_the_interquartile_mean_leaves_out_a_quarter_at_each_end():
+    # an epoch whose load correction came out 0, and one that met a spike: neither moves the figure
+    assert gate.interquartile_mean([1.0, 0.0, 1.02, 0.98, 1.0, 9.0, 1.01, 0.99]) == pytest.approx(1.0)
+    assert gate.interquartile_mean([1.0, 2.0, 3.0]) == 2.0  # fewer than 4: the mean of all
+    assert gate.interquartile_mean([4.0]) == 4.0

@@ -4,9 +4,9 @@ asv compares benchmarks by ratio alone and takes bigger as worse; the gate judge
 
 * a timed benchmark (one with samples) by its **paired** ratios: asv ran the two commits in
   interleaved rounds (base, head, head, base, ...), one sample per round, so sample *i* of the
-  head and sample *i* of the base were taken minutes apart under much the same load. The head is
-  slower when the median paired ratio exceeds ``factor`` *and* all pairs but one agree that it
-  is slower (ratio > 1): a load spike that hits one sample cannot make a verdict;
+  head and sample *i* of the base were taken under much the same load. The ratio and its 95 %
+  interval (:mod:`nncompare.gate.stats`) against ``factor``: wholly above, **slower**; wholly
+  below, pass; straddling it, **inconclusive** (the gate measures more rounds while it can);
 * a test-error track by its rise: more than ``max_error_rise`` (1 point) fails;
 * an unused-cores track (cores a worker was given that BLAS left idle) by any rise: lost
   parallelism is a slowdown, judged by count because its time is too small to trust here;
@@ -20,27 +20,34 @@ import math
 import statistics
 from dataclasses import dataclass
 
-# exit codes of ``nncompare gate``, from the least to the most serious
-PASS, SLOWER, USAGE, LESS_ACCURATE, BROKEN = 0, 1, 2, 3, 4
+from nncompare.gate import stats
+
+# exit codes of ``nncompare gate``; 130 and 143: interrupted by SIGINT or SIGTERM
+PASS, SLOWER, USAGE, LESS_ACCURATE, BROKEN, INCONCLUSIVE = 0, 1, 2, 3, 4, 5
+#: the most serious first: the exit code of a gate is the first of these that any verdict has
+SEVERITY = (BROKEN, LESS_ACCURATE, SLOWER, INCONCLUSIVE)
 MIN_PAIRS = 3
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """One benchmark's outcome: ``code`` is one of the exit codes above, ``line`` says why."""
+    """One benchmark's outcome: ``code`` is one of the exit codes above, ``line`` says why.
+
+    ``interval`` is a timed verdict's ratio and interval (None for the others).
+    """
 
     name: str
     code: int
     line: str
+    interval: stats.Interval | None = None
+
+    @property
+    def timed(self) -> bool:
+        return self.interval is not None
 
 
 def _measured(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
-def paired_ratios(base: list[float], head: list[float]) -> list[float]:
-    """head_i / base_i for each round both commits measured (samples are in round order)."""
-    return [h / b for b, h in zip(base, head) if _measured(b) and _measured(h) and b > 0]
 
 
 def judge_time(name: str, base: list[float] | None, head: list[float] | None, factor: float) -> Verdict:
@@ -48,22 +55,24 @@ def judge_time(name: str, base: list[float] | None, head: list[float] | None, fa
         return Verdict(name, BROKEN, f"{name}: no measurement on the head commit (the benchmark failed there)")
     if not base or not any(_measured(b) for b in base):
         return Verdict(name, PASS, f"{name}: not on the base commit; nothing to compare")
-    ratios = paired_ratios(base, head)
-    if len(ratios) < MIN_PAIRS:
+    logs = stats.log_ratios(base, head)
+    if len(logs) < MIN_PAIRS:
         return Verdict(
-            name, BROKEN, f"{name}: only {len(ratios)} paired samples (need {MIN_PAIRS}); did some rounds fail?"
+            name, BROKEN, f"{name}: only {len(logs)} paired samples (need {MIN_PAIRS}); did some rounds fail?"
         )
-    median = statistics.median(ratios)
-    agree = sum(r > 1.0 for r in ratios)
-    shown = ", ".join(f"{r:.2f}" for r in ratios)
+    found = stats.interval(logs)
+    shown = ", ".join(f"{math.exp(r):.2f}" for r in logs)
     # no unit: asv calls every timed benchmark's figure seconds, and the gate's are floor epochs
     summary = (
-        f"{name}: x{median:.2f} (paired ratios {shown}; medians: base {statistics.median(base):.3f}, "
+        f"{name}: {found.text()} (paired ratios {shown}; medians: base {statistics.median(base):.3f}, "
         f"head {statistics.median(head):.3f})"
     )
-    if median > factor and agree >= len(ratios) - 1:
-        return Verdict(name, SLOWER, f"{summary}: SLOWER than x{factor}")
-    return Verdict(name, PASS, summary)
+    outcome = found.outcome(factor)
+    if outcome == stats.SLOWER:
+        return Verdict(name, SLOWER, f"{summary}: SLOWER than x{factor:g}", found)
+    if outcome == stats.INCONCLUSIVE:
+        return Verdict(name, INCONCLUSIVE, f"{summary}: INCONCLUSIVE at x{factor:g}", found)
+    return Verdict(name, PASS, summary, found)
 
 
 def judge_error(name: str, base, head, max_rise: float) -> Verdict:
@@ -120,6 +129,6 @@ def judge(base: dict, head: dict, *, factor: float, max_error_rise: float) -> li
 
 
 def exit_code(verdicts: list[Verdict]) -> int:
-    """The most serious outcome: broken, then less accurate, then slower."""
+    """The most serious outcome: broken, then less accurate, then slower, then inconclusive."""
     codes = {v.code for v in verdicts}
-    return next((code for code in (BROKEN, LESS_ACCURATE, SLOWER) if code in codes), PASS)
+    return next((code for code in SEVERITY if code in codes), PASS)
