@@ -88,17 +88,27 @@ def busy_threads(before: dict[int, tuple[float, float]], after: dict[int, tuple[
 
 @dataclass(frozen=True)
 class Reading:
-    """Three clocks read at one moment, for the calling thread; with ``process=True`` also the
-    run-queue delay of all this process's threads (a dozen files to read, so only where needed)."""
+    """The clocks of the calling thread read at one moment; with ``process=True`` also the run-queue
+    delay of all this process's threads (a dozen files to read, so only where needed).
+
+    The wall clock is read twice, before and after the others (``wall``, ``wall_after``), so that a
+    span's wall time encloses its run-queue readings: Linux adds a wait for a CPU to the delay only
+    once the thread is back on one, so a preemption while the clocks are read lands in the delay
+    of the reading after it. Were that moment outside the span's wall time, a short span could wait
+    longer than it lasted, and its load-corrected time would come out negative.
+    """
 
     wall: float
     cpu: float
     runqueue: float
     process_runqueue: float | None = None
+    wall_after: float | None = None
 
     @classmethod
     def now(cls, process: bool = False) -> Reading:
-        return cls(time.perf_counter(), time.thread_time(), runqueue_s(), process_runqueue_s() if process else None)
+        wall, cpu, waited = time.perf_counter(), time.thread_time(), runqueue_s()
+        process_waited = process_runqueue_s() if process else None
+        return cls(wall, cpu, waited, process_waited, time.perf_counter())
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,9 @@ class Span:
         process = None
         if start.process_runqueue is not None and end.process_runqueue is not None:
             process = max(0.0, end.process_runqueue - start.process_runqueue)
-        return cls(end.wall - start.wall, end.cpu - start.cpu, max(0.0, end.runqueue - start.runqueue), process)
+        # from the start's first wall reading to the end's last: every run-queue reading is inside
+        wall = (end.wall_after if end.wall_after is not None else end.wall) - start.wall
+        return cls(wall, end.cpu - start.cpu, max(0.0, end.runqueue - start.runqueue), process)
 
     @property
     def active_s(self) -> float:
