@@ -33,7 +33,7 @@ from nncompare.job import JobSpec
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import PHASES, build_record
-from nncompare.trainer import blas_threads
+from nncompare.trainer import batch_clip_note, blas_threads
 
 #: Called with each stage's event: ``{"stage", "epoch" (epochs done), "epochs" (the limit), ...}``: ``starting``
 #: (``engine``, ``workers``), ``placing`` (``shards``), ``training`` (rounds begin), ``epoch`` after each epoch
@@ -179,6 +179,9 @@ class TrainingRun:
         self.train_samples = int(len(y))
         shards = make_shards(x, y, self.spec.topology.workers, self.spec.partition, self.spec.model.seed, pixels=pixels)
         self.rounds_per_epoch = rounds_per_epoch(self.spec, [len(s) for s in shards])
+        note = batch_clip_note(self.spec.model, [len(s) for s in shards], self.rounds_per_epoch)
+        if note:
+            log.warning(note)  # once per run, where every round would repeat scikit-learn's warning
         self.engine.place(shards, self.dataset.classes)
         self.placed = True
         self.phases["place"] += time.perf_counter() - start

@@ -36,6 +36,12 @@ WORKER_PRELOAD = "nncompare.engines.dask.worker"
 #: Seconds a TCP connect to a remote scheduler may take before it counts as unreachable: a
 #: Client against a closed port retries until its whole timeout is spent (20 s by default).
 REACH_S = 5.0
+#: Seconds a port that accepted the connection has to answer Dask's handshake: an HTTP server
+#: waiting for a request line, or a silent port, would otherwise hold the run for ever.
+HANDSHAKE_S = 10.0
+#: What one of our worker processes holds before it gets a shard: Python, numpy, scikit-learn and
+#: distributed (200 MiB resident measured here), so that a worker count is checked before it is spawned.
+WORKER_PROCESS_BYTES = 200 * 2**20
 
 
 def worker_environ(cores: int, keep_malloc_trim: bool = False) -> dict:
@@ -115,6 +121,7 @@ QUIET_LOOPS = {
 def start_local(topology: Topology, settings, dashboard: bool = False) -> Cluster:
     """Our own cluster on 127.0.0.1: W worker processes (each under a nanny), C threads, memory M."""
     topology.check_fits_this_machine()
+    check_local_resources(topology)
     env = worker_environ(topology.cores_per_worker, settings.keep_malloc_trim)
     # The nanny prefers the parent's own environment over its config and spawned workers
     # inherit it: take these variables out of this process for the cluster's lifetime.
@@ -177,6 +184,28 @@ def start_local(topology: Topology, settings, dashboard: bool = False) -> Cluste
     return cluster
 
 
+def check_local_resources(topology: Topology) -> None:
+    """Refuse, before any worker is spawned, a local cluster this machine cannot hold: W x M beyond its
+    memory, or more worker processes than its free memory can start (they were spawned until the
+    kernel's out-of-memory killer ended the run, and disturbed everything else on the machine)."""
+    import psutil
+
+    memory = psutil.virtual_memory()
+    w, given = topology.workers, topology.memory_per_worker_bytes
+    if given and w * given > memory.total:
+        raise UsageError(
+            f"--workers {w} x --memory {format_memory(given)} is {format_memory(w * given)}, more than this "
+            f"machine's {format_memory(memory.total)}; give fewer workers or less memory, or --cluster for a bigger one"
+        )
+    fit = memory.available // WORKER_PROCESS_BYTES
+    if w > fit:
+        raise UsageError(
+            f"--workers {w}: each Dask worker process needs about {format_memory(WORKER_PROCESS_BYTES)} before its "
+            f"shard, and this machine has {format_memory(memory.available)} free, room for {fit}; give fewer "
+            "workers, or --cluster for a bigger cluster"
+        )
+
+
 async def _block_interrupts_in_loop_thread() -> None:
     """Block SIGINT and SIGTERM in the cluster's event-loop thread, before any worker is spawned.
 
@@ -230,6 +259,7 @@ def check_reachable(address: str, limit_s: float) -> None:
     retries for its whole timeout, and its ``__del__`` then waits 40 s more and prints a traceback."""
     from distributed.comm.addressing import parse_address, parse_host_port
 
+    logger.info("checking the Dask scheduler at %s", address)
     try:
         scheme, location = parse_address(address)
         if scheme not in ("tcp", "tls"):
@@ -248,18 +278,23 @@ def check_reachable(address: str, limit_s: float) -> None:
     if scheme != "tcp":
         return  # a TLS handshake needs the cluster's certificates, which only the Client is given
     try:
-        asyncio.run(_handshake(address, limit_s))
-    except Exception as exc:  # garbage read as a message size, a timeout, a closed connection
-        raise EngineError(
-            f"{address} answers, but not as a Dask scheduler ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}); fix --cluster"
-        ) from None
+        asyncio.run(_handshake(address, limit_s, HANDSHAKE_S))
+    except TimeoutError:
+        why = f"it gave no Dask handshake within {HANDSHAKE_S:g} s"
+    except (MemoryError, OverflowError, ValueError):  # its first bytes read as an absurd message size
+        why = "it sent bytes no Dask scheduler sends"
+    except Exception as exc:  # noqa: BLE001 - a closed or reset connection, or a message that is not Dask's
+        detail = str(exc).splitlines()[0][:120] if str(exc) else "no detail"
+        why = f"{type(exc).__name__}: {detail}"
+    else:
+        return
+    raise EngineError(f"{address} answers, but not as a Dask scheduler ({why}); fix --cluster")
 
 
-async def _handshake(address: str, limit_s: float) -> None:
+async def _handshake(address: str, connect_s: float, answer_s: float) -> None:
     from distributed.comm import connect as comm_connect
 
-    comm = await comm_connect(address, timeout=limit_s)
+    comm = await asyncio.wait_for(comm_connect(address, timeout=connect_s), answer_s)
     await comm.close()
 
 
