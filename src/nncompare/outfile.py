@@ -62,7 +62,7 @@ def _stat(path: Path, flag: str, shown) -> os.stat_result | None:
     """``os.stat`` (following links), None where nothing is there; any other failure is one line."""
     try:
         return os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a file on the way is named by check_writable_dir
         return None
     except OSError as exc:
         raise UsageError(f"{flag} {shown}: {_reason(exc)}; choose another path") from None
