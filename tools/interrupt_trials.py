@@ -172,6 +172,7 @@ def main() -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=None, help="Seed for the moments and signals (default: random).")
+    parser.add_argument("--show", action="store_true", help="Print the stderr of every trial that failed.")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
@@ -221,6 +222,8 @@ def main() -> int:
                     f"{phase:>14} {code:>4} {int(out.exists()):>3} {len(left):>4}  {result}"
                     + (f"  left: {left}" if left else "")
                 )
+                if args.show and (result.startswith("INCONSISTENT") or left):
+                    print("\n".join(f"      {at:7.2f} {line}" for at, line in trial.events))
             totals[engine] = (counts, exits)
     print()
     for engine, (counts, exits) in totals.items():

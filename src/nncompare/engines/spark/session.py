@@ -141,6 +141,7 @@ def build_session(
     children_before = _children()
     try:
         with output.routed():
+            _launch_jvm_alone(conf)
             session = builder.getOrCreate()
     except BaseException as exc:  # a signal included: the JVM being started must not outlive us
         end_started_jvm(children_before)
@@ -156,6 +157,25 @@ def build_session(
             signal.signal(signal.SIGINT, on_sigint)
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _launch_jvm_alone(conf: Mapping[str, str]) -> None:
+    """Start pyspark's JVM (as ``getOrCreate`` would) in a process group of its own.
+
+    A terminal's Ctrl-C and a service manager's SIGTERM reach a whole process group. The JVM
+    then died under a py4j call, which logged a traceback, and our close found no JVM to stop;
+    alone in its group, it leaves the signal to this process, which stops it in order
+    (:func:`stop_session`, or :func:`end_started_jvm` during start-up).
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+        return  # a JVM is already there (a notebook's, or spark-submit's)
+    spark_conf = SparkConf()
+    for key, value in conf.items():
+        spark_conf.set(key, str(value))
+    SparkContext._ensure_initialized(gateway=launch_gateway(spark_conf, popen_kwargs={"process_group": 0}))
 
 
 def _children() -> set[int]:
