@@ -11,7 +11,7 @@ A run has one outcome. :func:`finishing` is the boundary between "interrupted" a
 "finished": a signal that came before it makes the run interrupted (nothing written); from
 the moment it is crossed, signals are honoured as success: the record is written whole, the
 summary printed and the command exits 0, even when the signal arrives while the interpreter
-shuts down (:func:`install_early`'s handler then ends the process with status 0 at once).
+shuts down (:func:`settle`).
 """
 
 from __future__ import annotations
@@ -91,6 +91,15 @@ def install_early() -> None:
     if threading.current_thread() is threading.main_thread():
         for s in SIGNALS:
             signal.signal(s, end_now)
+
+
+def settle() -> None:
+    """The command's outcome is decided (its exit status set): from here to the end of the process,
+    SIGINT and SIGTERM are ignored. Python restores the default action of the signals it handles
+    while the interpreter shuts down, so a signal then used to kill a finished run (status -15)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
 
 
 def received() -> int | None:

@@ -28,7 +28,7 @@ from nncompare.averaging import average_weights
 from nncompare.clocks import Reading, Span
 from nncompare.data import Dataset, load_dataset
 from nncompare.engines import Engine, EngineOptions, RoundPosition, RoundResult, create_engine
-from nncompare.interrupts import raise_if_interrupted
+from nncompare.interrupts import Interrupted, deferred, raise_if_interrupted
 from nncompare.job import JobSpec
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
@@ -309,14 +309,16 @@ class TrainingRun:
         self.engine_info = self.engine.describe()
 
     def close(self) -> None:
-        start = time.perf_counter()
-        try:
-            self._report("stopping", engine=self.engine.name)
-        finally:
+        """Close the engine whole: a signal meanwhile is recorded, not raised (``interrupts.deferred``)."""
+        with deferred():
+            start = time.perf_counter()
             try:
-                self.engine.close()
+                self._report("stopping", engine=self.engine.name)
             finally:
-                self.shutdown_s = time.perf_counter() - start
+                try:
+                    self.engine.close()
+                finally:
+                    self.shutdown_s = time.perf_counter() - start
 
     def __enter__(self) -> TrainingRun:
         return self
@@ -348,6 +350,15 @@ def run_job(
         dataset = load_dataset(spec.dataset, data_dir=data_dir)
     load_s = time.perf_counter() - load_start
     engine = create_engine(spec, cluster, options)
-    with TrainingRun(spec, dataset, engine, cluster=cluster, progress=progress) as run:
-        run.train()
+    run = TrainingRun(spec, dataset, engine, cluster=cluster, progress=progress)
+    try:
+        try:
+            run.train()
+        finally:
+            run.close()
+    except Interrupted:
+        # a first signal handled before close() deferred it leaves the engine open: close it now
+        # (later signals only record themselves), then the run ends as interrupted
+        run.close()
+        raise
     return run.record(load_s=load_s)
