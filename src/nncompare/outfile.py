@@ -109,10 +109,10 @@ def check_appendable(path: str | os.PathLike, flag: str = "--out") -> None:
     be written (or created); never a FIFO, a device, a socket or a name too long for its disk.
     """
     target = Path(path)
+    _check_name_lengths(target.absolute(), flag, path)
     found = _stat(target, flag, path)
     if found is None:
         check_writable_dir(target.parent, flag)
-        _check_name_lengths(target.absolute(), flag, path)
         return
     if stat.S_ISDIR(found.st_mode):
         raise UsageError(f"{flag} {path} is a folder; give a file name such as {target / 'results.jsonl'}")
@@ -207,7 +207,7 @@ def _count_lines(fd: int, end: int, chunk: int = 1 << 20) -> int:
     return lines
 
 
-def append_jsonl(path: str | os.PathLike, record: dict, *, lock_wait_s: float = LOCK_WAIT_S) -> None:
+def append_jsonl(path: str | os.PathLike, record: dict, *, lock_wait_s: float | None = None) -> None:
     """Append one record as one line, in one write, under ``flock`` on the file; fsync'd.
 
     A line is written whole or not at all (a short write is cut off again), so an interrupted
@@ -219,7 +219,7 @@ def append_jsonl(path: str | os.PathLike, record: dict, *, lock_wait_s: float = 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = _open_regular(path)
     try:
-        _lock(fd, lock_wait_s)
+        _lock(fd, LOCK_WAIT_S if lock_wait_s is None else lock_wait_s)
         data = _fence_last_line(fd, path, os.fstat(fd).st_size) + line
         size = os.fstat(fd).st_size
         try:
