@@ -41,7 +41,8 @@ def test_a_signal_after_the_boundary_is_honoured_as_success():
 def command_with(tmp_path, fault: str, *args: str) -> subprocess.CompletedProcess:
     """The ``nncompare`` command with ``fault`` (Python run first in its process) around one of its functions."""
     script = tmp_path / "with_fault.py"
-    script.write_text(textwrap.dedent(fault) + "\nfrom nncompare.__main__ import main\nmain()\n")
+    main = '\nif __name__ == "__main__":\n    from nncompare.__main__ import main\n\n    main()\n'
+    script.write_text(textwrap.dedent(fault) + main)
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
 
 

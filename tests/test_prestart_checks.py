@@ -17,10 +17,14 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
 from conftest import loopback_server
 
+from nncompare.engines.dask.cluster import WORKER_PROCESS_BYTES, check_local_resources
 from nncompare.engines.spark.checks import _not_spark
+from nncompare.errors import UsageError
+from nncompare.job import Topology
 
 CLI = [sys.executable, "-c", "from nncompare.cli import main; main()"]
 DEADLINE_S = 30
@@ -132,16 +136,15 @@ def test_the_probe_takes_what_a_spark_endpoint_answers_for_spark():
 # -- item 5: what the machine or Spark cannot run, refused before any worker or JVM starts --------------
 
 
-@pytest.mark.parametrize(
-    "args, says",
-    [
-        (["--workers", "1000"], "each Dask worker process needs about"),
-        (["--workers", "4", "--memory", "100TiB"], "more than this machine's"),
-    ],
-    ids=["worker-processes", "workers-x-memory"],
-)
-def test_a_local_dask_cluster_this_machine_cannot_hold_is_refused_in_one_line(args, says):
-    result, took = run_cli("run", "--engine", "dask", *DIGITS, *args)
+def test_more_dask_worker_processes_than_free_memory_holds_are_refused():
+    one_too_many = psutil.virtual_memory().available // WORKER_PROCESS_BYTES + 1
+    with pytest.raises(UsageError, match=f"^--workers {one_too_many}: each Dask worker process needs about"):
+        check_local_resources(Topology(workers=one_too_many))
+
+
+def test_a_local_dask_cluster_beyond_this_machines_memory_is_refused_in_one_line():
+    result, took = run_cli("run", "--engine", "dask", *DIGITS, "--workers", "4", "--memory", "100TiB")
+    says = "more than this machine's"
     assert (result.returncode, result.stderr.count("\n"), says in result.stderr, took < 30) == (2, 1, True, True), (
         result.stderr,
         took,
