@@ -21,7 +21,7 @@ import psutil
 import pytest
 from conftest import loopback_server
 
-from nncompare.engines.dask.cluster import WORKER_PROCESS_BYTES, check_local_resources
+from nncompare.engines.dask.capacity import WORKER_PROCESS_BYTES, check_local_resources
 from nncompare.engines.spark.checks import _not_spark
 from nncompare.errors import UsageError
 from nncompare.job import Topology

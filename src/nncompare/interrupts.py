@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -127,6 +127,23 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         _deferred -= 1
+
+
+def run_then_close(work: Callable[[], object], close: Callable[[], None]):
+    """``work()``, then ``close()`` (which defers signals itself) whatever happened, and returns what ``work`` did.
+
+    A first signal handled in the instant before ``close`` deferred signals would skip it, and
+    leave an engine open: ``close`` then runs again, whole, before the interrupt goes on (only the
+    first signal raises, so this second close is not cut short). ``close`` must be idempotent.
+    """
+    try:
+        try:
+            return work()
+        finally:
+            close()
+    except Interrupted:
+        close()
+        raise
 
 
 @contextmanager

@@ -174,8 +174,7 @@ def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
 
 
 def _end_leftovers(proc: subprocess.Popen) -> None:
-    """The configuration's process has exited: whatever is left of its process group (a worker, a JVM it
-    failed to end) is killed, so that nothing outlives it and nothing holds its output open."""
+    """Kill what is left of an exited configuration's process group: nothing outlives it or holds its output."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -28,12 +28,12 @@ from nncompare.averaging import average_weights
 from nncompare.clocks import Reading, Span
 from nncompare.data import Dataset, load_dataset
 from nncompare.engines import Engine, EngineOptions, RoundPosition, RoundResult, create_engine
-from nncompare.interrupts import Interrupted, deferred, raise_if_interrupted
+from nncompare.interrupts import deferred, raise_if_interrupted, run_then_close
 from nncompare.job import JobSpec
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import PHASES, build_record
-from nncompare.trainer import batch_clip_note, blas_threads
+from nncompare.trainer import blas_threads, warn_if_batch_clipped
 
 #: Called with each stage's event: ``{"stage", "epoch" (epochs done), "epochs" (the limit), ...}``: ``starting``
 #: (``engine``, ``workers``), ``placing`` (``shards``), ``training`` (rounds begin), ``epoch`` after each epoch
@@ -179,9 +179,7 @@ class TrainingRun:
         self.train_samples = int(len(y))
         shards = make_shards(x, y, self.spec.topology.workers, self.spec.partition, self.spec.model.seed, pixels=pixels)
         self.rounds_per_epoch = rounds_per_epoch(self.spec, [len(s) for s in shards])
-        note = batch_clip_note(self.spec.model, [len(s) for s in shards], self.rounds_per_epoch)
-        if note:
-            log.warning(note)  # once per run, where every round would repeat scikit-learn's warning
+        warn_if_batch_clipped(self.spec.model, [len(s) for s in shards], self.rounds_per_epoch)
         self.engine.place(shards, self.dataset.classes)
         self.placed = True
         self.phases["place"] += time.perf_counter() - start
@@ -309,8 +307,7 @@ class TrainingRun:
         self.engine_info = self.engine.describe()
 
     def close(self) -> None:
-        """Close the engine whole: a signal meanwhile is recorded, not raised (``interrupts.deferred``)."""
-        with deferred():
+        with deferred():  # the engine is closed whole: a signal meanwhile is recorded, not raised
             start = time.perf_counter()
             try:
                 self._report("stopping", engine=self.engine.name)
@@ -351,14 +348,5 @@ def run_job(
     load_s = time.perf_counter() - load_start
     engine = create_engine(spec, cluster, options)
     run = TrainingRun(spec, dataset, engine, cluster=cluster, progress=progress)
-    try:
-        try:
-            run.train()
-        finally:
-            run.close()
-    except Interrupted:
-        # a first signal handled before close() deferred it leaves the engine open: close it now
-        # (later signals only record themselves), then the run ends as interrupted
-        run.close()
-        raise
+    run_then_close(run.train, run.close)  # the engine is closed whatever the moment of a signal
     return run.record(load_s=load_s)

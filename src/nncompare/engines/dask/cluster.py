@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import dask
 from distributed import Client, LocalCluster
 
+from nncompare.engines.dask.capacity import check_local_resources
 from nncompare.engines.dask.worker import pin_malloc_thresholds, quiet_for_shutdown
 from nncompare.errors import EngineError, UsageError
 from nncompare.interrupts import SIGNALS, deferred
@@ -39,9 +40,6 @@ REACH_S = 5.0
 #: Seconds a port that accepted the connection has to answer Dask's handshake: an HTTP server
 #: waiting for a request line, or a silent port, would otherwise hold the run for ever.
 HANDSHAKE_S = 10.0
-#: What one of our worker processes holds before it gets a shard: Python, numpy, scikit-learn and
-#: distributed (200 MiB resident measured here), so that a worker count is checked before it is spawned.
-WORKER_PROCESS_BYTES = 200 * 2**20
 
 
 def worker_environ(cores: int, keep_malloc_trim: bool = False) -> dict:
@@ -182,28 +180,6 @@ def start_local(topology: Topology, settings, dashboard: bool = False) -> Cluste
                 f"the Dask dashboard at {cluster.dashboard_url} shows only a notice: it needs bokeh (pip install bokeh)"
             )
     return cluster
-
-
-def check_local_resources(topology: Topology) -> None:
-    """Refuse, before any worker is spawned, a local cluster this machine cannot hold: W x M beyond its
-    memory, or more worker processes than its free memory can start (they were spawned until the
-    kernel's out-of-memory killer ended the run, and disturbed everything else on the machine)."""
-    import psutil
-
-    memory = psutil.virtual_memory()
-    w, given = topology.workers, topology.memory_per_worker_bytes
-    if given and w * given > memory.total:
-        raise UsageError(
-            f"--workers {w} x --memory {format_memory(given)} is {format_memory(w * given)}, more than this "
-            f"machine's {format_memory(memory.total)}; give fewer workers or less memory, or --cluster for a bigger one"
-        )
-    fit = memory.available // WORKER_PROCESS_BYTES
-    if w > fit:
-        raise UsageError(
-            f"--workers {w}: each Dask worker process needs about {format_memory(WORKER_PROCESS_BYTES)} before its "
-            f"shard, and this machine has {format_memory(memory.available)} free, room for {fit}; give fewer "
-            "workers, or --cluster for a bigger cluster"
-        )
 
 
 async def _block_interrupts_in_loop_thread() -> None:

@@ -280,25 +280,22 @@ class SparkEngine(Engine):
             return
         self._closed = True
         with deferred():  # a signal meanwhile is recorded: the close runs to its end, the JVM included
-            self._close()
-
-    def _close(self) -> None:
-        try:
-            if self.service is not None:
-                stage = self._stage
-                if self._conns and stage is not None:  # healthy tasks: ask them to finish, so the stage ends cleanly
-                    self.service.stop_tasks()
-                    stage.thread.join(timeout=30)
-                if stage is not None and stage.thread.is_alive() and self.session is not None:
-                    self.session.sparkContext.cancelJobGroup(stage.group)
-                    stage.thread.join(timeout=15)
-                self.service.close()
-        finally:
-            if self.owns_session and self.session is not None:
-                stop_session(self.session)
-            elif self._starting:  # a signal came before build_session returned, or before its result was kept
-                end_started_jvm()
-            self.session = None
+            try:
+                if self.service is not None:
+                    stage = self._stage
+                    if self._conns and stage is not None:  # healthy tasks: ask them to finish (a clean stage end)
+                        self.service.stop_tasks()
+                        stage.thread.join(timeout=30)
+                    if stage is not None and stage.thread.is_alive() and self.session is not None:
+                        self.session.sparkContext.cancelJobGroup(stage.group)
+                        stage.thread.join(timeout=15)
+                    self.service.close()
+            finally:
+                if self.owns_session and self.session is not None:
+                    stop_session(self.session)
+                elif self._starting:  # a signal came before build_session returned, or before its result was kept
+                    end_started_jvm()
+                self.session = None
 
     def describe(self) -> dict:
         info = {
