@@ -35,7 +35,7 @@ DIGITS_FOREVER = [
 
 #: Every process a test's command starts carries this variable (children inherit it): one that outlives
 #: the command is found by it even when it was never seen as a descendant (started and orphaned in between).
-TAG = "NNCOMPARE_TEST_RUN"
+TAG = "INTERRUPT_TEST_TAG"
 
 
 def start_group(args: list[str], command: list[str] = CLI) -> subprocess.Popen:

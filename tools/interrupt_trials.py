@@ -42,7 +42,7 @@ import psutil
 
 # the console script, as a user types it (its signal handling starts before the imports)
 CLI = [str(Path(sys.executable).with_name("nncompare"))]
-TAG = "NNCOMPARE_TRIAL"
+TAG = "INTERRUPT_TRIAL_TAG"  # not an NNCOMPARE_ variable: nothing in nncompare reads it
 #: (signal, to the whole group): Ctrl-C, a supervisor's SIGTERM, a service manager's SIGTERM.
 SENDS = ((signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGTERM, True))
 #: ``-v`` events in the order a run passes them, and the phase each starts.
