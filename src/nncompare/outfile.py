@@ -252,12 +252,11 @@ def rescue_dirs() -> list[Path]:
 
 def rescue_bytes(data: bytes, stem: str, suffix: str) -> Path | None:
     """Write ``data`` to a new file in the first rescue folder that takes it; its path, or None."""
-    name = f"{stem}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}{suffix}"
+    stamp = f"{stem}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
     for folder in rescue_dirs():
-        target = folder / name
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            target, fd = _new_file(folder, stamp, suffix)
         except OSError:
             continue
         try:
@@ -273,6 +272,17 @@ def rescue_bytes(data: bytes, stem: str, suffix: str) -> Path | None:
         except OSError:
             pass
     return None
+
+
+def _new_file(folder: Path, stamp: str, suffix: str) -> tuple[Path, int]:
+    """A file of our own in ``folder`` named after ``stamp`` (-1, -2, ... when the name is taken)."""
+    for n in range(100):
+        target = folder / f"{stamp}{f'-{n}' if n else ''}{suffix}"
+        try:
+            return target, os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no free name for {stamp} in {folder}")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nncompare.errors import NNCompareError, UsageError
-from nncompare.interrupts import Interrupted, deferred, finishing, handled, raise_if_interrupted
+from nncompare.interrupts import Interrupted, deferred, finishing, handled, raise_if_interrupted, settle
 from nncompare.job import JobSpec, Topology, format_memory
 from nncompare.outfile import lost_record_error, save_record
 from nncompare.record_schema import read_records
@@ -155,6 +155,8 @@ def child_main() -> None:
     except Interrupted as exc:
         print(f"interrupted by {exc}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)
+    finally:
+        settle()  # decided: a signal while the interpreter exits must not turn it into death by signal
 
 
 def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
