@@ -210,8 +210,10 @@ MOMENTS = {
     "record writing": ("nncompare.outfile.append_jsonl", 1, 0),
 }
 SPARK_START = {
-    "jvm launching": ("pyspark.java_gateway.launch_gateway", 1, 1.0),
-    "spark context starting": ("pyspark.core.context:SparkContext._do_init", 1, 0.5),
+    "jvm launching": ("pyspark.java_gateway.launch_gateway", 1, 1.0, signal.SIGTERM),
+    "spark context starting": ("pyspark.core.context:SparkContext._do_init", 1, 0.5, signal.SIGTERM),
+    # pyspark's own SIGINT handler is active here; it used to make py4j print two tracebacks
+    "spark session starting": ("pyspark.sql.session:SparkSession.__init__", 1, 0.05, signal.SIGINT),
 }
 SHORT_RUN = ["--dataset", "digits", "--hidden", "16", "--epochs", "4", "--no-convergence-stop", "--workers", "2", "-q"]
 

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 from nncompare.engines.spark.checks import MASTER, REACH_S, check_master, check_memory  # noqa: F401
@@ -140,7 +141,7 @@ def build_session(
     on_sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     children_before = _children()
     try:
-        with output.routed():
+        with output.routed(), _py4j_tracebacks_silenced():
             _launch_jvm_alone(conf)
             session = builder.getOrCreate()
     except BaseException as exc:  # a signal included: the JVM being started must not outlive us
@@ -157,6 +158,23 @@ def build_session(
             signal.signal(signal.SIGINT, on_sigint)
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+@contextmanager
+def _py4j_tracebacks_silenced() -> Iterator[None]:
+    """While Spark starts, py4j's tracebacks for a call a signal cut short stay off the terminal.
+
+    py4j logs them on the root logger (``logging.exception``), which also installs logging's
+    default stderr handler; pyspark's own SIGINT handler, active while the SparkContext starts,
+    makes a py4j call inside the one it interrupts and so always triggers one. A handler on the
+    root logger for that time takes them; the signal's own one line says what happened.
+    """
+    root, quiet = logging.getLogger(), logging.NullHandler()
+    root.addHandler(quiet)
+    try:
+        yield
+    finally:
+        root.removeHandler(quiet)
 
 
 def _launch_jvm_alone(conf: Mapping[str, str]) -> None:
