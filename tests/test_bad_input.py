@@ -9,6 +9,7 @@ cannot arrive untested. ``gate`` has its own tests (tests/test_gate.py).
 from __future__ import annotations
 
 import json
+import os
 
 import click
 import pytest
@@ -17,6 +18,8 @@ from nncompare.cli import cli, main
 
 SKIPPED_COMMANDS = ("gate",)
 BIG = "9" * 25
+#: Outputs no record or report can be written to: a FIFO, a device, a name longer than the file system allows.
+UNWRITABLE = ["{tmp}/fifo", "/dev/null", "{tmp}/" + "n" * 300]
 
 #: Valid arguments that make each command quick; the bad value is appended after them.
 BASE = {
@@ -58,7 +61,7 @@ BY_NAME = {
     "train_samples": ["0", "x"],
     "n_iter_no_change": ["0", "x"],
     "spark_conf": ["novalue", "foo=bar"],
-    "out": ["{tmp}/afile/x", "{tmp}/afile"],
+    "out": ["{tmp}/afile/x", "{tmp}/afile", *UNWRITABLE],
     "data_dir": ["{tmp}/afile", "{tmp}/afile/x"],
     "results": ["{tmp}/missing.jsonl", "{tmp}/bad.jsonl", "{tmp}/wrong-types.jsonl"],
 }
@@ -69,7 +72,7 @@ BY_COMMAND_AND_NAME = {
     ("sweep", "workers"): ["0", "x", f"1,{BIG}"],
     ("sweep", "epochs"): ["0", "ten", BIG],
     ("paper", "clusters"): ["ftp://host:1", "local=tcp://127.0.0.1:1"],
-    ("run", "out"): ["{tmp}/afile/x", "{tmp}"],
+    ("run", "out"): ["{tmp}/afile/x", "{tmp}", *UNWRITABLE],
 }
 #: Where a value's meaning depends on the command: a folder is a valid --out for report and plot.
 NOT_INVALID = {("report", "out"): {"{tmp}"}, ("plot", "out"): {"{tmp}"}, ("paper", "out"): {"{tmp}"}}
@@ -132,6 +135,7 @@ def files(tmp_path_factory, request):
     record = run_job(JobSpec(dataset="digits", epochs=1, model=ModelSpec(hidden_layer_sizes=(8,))))
     append_jsonl(tmp / "records.jsonl", record)
     (tmp / "afile").write_text("not a folder\n")
+    os.mkfifo(tmp / "fifo")  # with no reader: opening it for writing would block for ever
     (tmp / "bad.jsonl").write_bytes(json.dumps(record).encode() + b"\n\xff\xfe not utf-8\n")
     (tmp / "wrong-types.jsonl").write_text(json.dumps({**record, "wall_s": "fast"}) + "\n")
     return tmp

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
+import uuid
 
 import psutil
 import pytest
@@ -31,10 +33,20 @@ DIGITS_FOREVER = [
 ]
 
 
-def start_group(args: list[str]) -> subprocess.Popen:
+#: Every process a test's command starts carries this variable (children inherit it): one that outlives
+#: the command is found by it even when it was never seen as a descendant (started and orphaned in between).
+TAG = "INTERRUPT_TEST_TAG"
+
+
+def start_group(args: list[str], command: list[str] = CLI) -> subprocess.Popen:
     """The CLI as a terminal starts it: the leader of its own process group."""
     return subprocess.Popen(
-        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        [*command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, TAG: str(uuid.uuid4())},
     )
 
 
@@ -43,6 +55,7 @@ class Family:
 
     def __init__(self, pid: int):
         self.root = psutil.Process(pid)
+        self.tag = self.root.environ().get(TAG)
         self.seen: dict[int, psutil.Process] = {}
 
     def look(self) -> int:
@@ -53,13 +66,32 @@ class Family:
             pass
         return len(self.seen)
 
+    def tagged(self) -> list[psutil.Process]:
+        """Processes alive now that carry this run's tag, whoever their parent is."""
+        found = []
+        for p in psutil.process_iter():
+            try:
+                if p.pid != self.root.pid and self.tag and p.environ().get(TAG) == self.tag:
+                    found.append(p)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return found
+
     def alive_after(self, limit_s: float = 15) -> list[str]:
         deadline = time.monotonic() + limit_s
         while True:
-            alive = [p for p in self.seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+            candidates = {p.pid: p for p in [*self.seen.values(), *self.tagged()]}
+            alive = [p for p in candidates.values() if _running(p)]
             if not alive or time.monotonic() > deadline:
                 return [" ".join(p.cmdline())[:120] for p in alive]
             time.sleep(0.2)
+
+
+def _running(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def signal_mid_training(
@@ -136,3 +168,98 @@ def test_a_signal_mid_training_on_spark_ends_the_jvm_and_its_workers(sig, whole_
     assert any("java" in " ".join(p.cmdline()) for p in family.seen.values() if p.is_running())
     # what the JVM prints as it starts (log4j, pyspark's pandas warning) is not the interrupt's to judge
     finish(proc, family, sig, [], tmp_path, limit_s=90)
+
+
+# -- a signal at each moment of a run, on every engine that starts processes (issue 26, item 1) ---------------
+
+#: Run first in the command's own process: wrap one function so that the run's process group gets ``SIG`` at
+#: the ``NTH`` call of it (after ``DELAY`` s, from a timer, when given: the moment then lands inside the call).
+SIGNAL_AT = """
+import importlib, os, signal, threading, time
+
+def signal_group():
+    os.killpg(0, signal.{sig})  # the whole group, as a terminal's Ctrl-C or a service manager does
+
+owner_path, _, name = {target!r}.rpartition(".")
+module_name, _, cls = owner_path.partition(":")
+owner = importlib.import_module(module_name)
+owner = getattr(owner, cls) if cls else owner
+original, calls = getattr(owner, name), []
+
+def wrapper(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == {nth}:
+        if {delay}:
+            threading.Timer({delay}, signal_group).start()
+        else:
+            signal_group()
+            time.sleep(0.3)
+    return original(*args, **kwargs)
+
+if __name__ == "__main__":  # Dask's worker processes import this module again (spawn)
+    setattr(owner, name, wrapper)
+    from nncompare.__main__ import main
+
+    main()
+"""
+#: moment -> (the function whose call it is, which call, delay): start-up to the record's writing.
+MOMENTS = {
+    "placement": ("nncompare.training.make_shards", 1, 0),  # after the engine started
+    "evaluation": ("nncompare.model:Evaluator.accuracy", 2, 0),
+    "close at the end": ("nncompare.training:TrainingRun.close", 1, 0),
+    "record writing": ("nncompare.outfile.append_jsonl", 1, 0),
+}
+SPARK_START = {
+    "jvm launching": ("pyspark.java_gateway.launch_gateway", 1, 1.0, signal.SIGTERM),
+    "spark context starting": ("pyspark.core.context:SparkContext._do_init", 1, 0.5, signal.SIGTERM),
+    # pyspark's own SIGINT handler is active here; it used to make py4j print two tracebacks
+    "spark session starting": ("pyspark.sql.session:SparkSession.__init__", 1, 0.05, signal.SIGINT),
+}
+SHORT_RUN = ["--dataset", "digits", "--hidden", "16", "--epochs", "4", "--no-convergence-stop", "--workers", "2", "-q"]
+
+
+def signal_at(tmp_path, engine: str, target: str, nth: int, delay: float, sig=signal.SIGTERM):
+    """Run ``engine`` on a short job with ``sig`` sent to its group at the moment; returns (outcome, survivors)."""
+    script = tmp_path / "signal_at.py"
+    script.write_text(SIGNAL_AT.format(sig=sig.name, target=target, nth=nth, delay=delay))
+    out = tmp_path / "out.jsonl"
+    proc = start_group(["run", "--engine", engine, *SHORT_RUN, "--out", str(out)], [sys.executable, str(script)])
+    family = Family(proc.pid)
+    watching = threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            family.look()
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:
+        watching.set()
+        watcher.join()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    errors = [line for line in stderr.splitlines() if line.startswith("nncompare: error:")]
+    if proc.returncode == 0 and out.exists() and "test accuracy" in stdout and not errors:
+        outcome = "finished"
+    elif proc.returncode == EXIT[sig] and not out.exists() and len(errors) == 1 and "Traceback" not in stderr:
+        outcome = "interrupted"
+    else:
+        outcome = f"exit {proc.returncode}, record {out.exists()}, stderr {stderr[-600:]!r}"
+    return outcome, family.alive_after(limit_s=5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["dask", "spark"])
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_signal_at_any_moment_has_one_outcome_and_leaves_nothing(engine, moment, tmp_path):
+    expected = "finished" if moment == "record writing" else "interrupted"
+    assert signal_at(tmp_path, engine, *MOMENTS[moment]) == (expected, [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", SPARK_START)
+def test_a_signal_while_spark_starts_ends_its_jvm(moment, tmp_path):
+    assert signal_at(tmp_path, "spark", *SPARK_START[moment]) == ("interrupted", [])

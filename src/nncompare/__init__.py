@@ -5,10 +5,19 @@ The job is defined once (:class:`JobSpec`); engines only decide *where* each sha
 """
 
 from nncompare.errors import NNCompareError, UsageError
-from nncompare.job import JobSpec, ModelSpec, Topology
 
 __all__ = ["JobSpec", "ModelSpec", "Topology", "NNCompareError", "UsageError", "run_job"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """The job's classes on first use: importing them reads every engine's plug-in (0.15 s), and the
+    ``nncompare`` command must install its signal handlers before that (``nncompare.__main__``)."""
+    if name in ("JobSpec", "ModelSpec", "Topology"):
+        from nncompare import job
+
+        return getattr(job, name)
+    raise AttributeError(f"module 'nncompare' has no attribute {name!r}")
 
 
 def run_job(spec, *, data_dir=None, cluster=None, progress=None, options=None):

@@ -277,9 +277,10 @@ def load_dataset(name: str, *, data_dir=None, download: bool = True, progress: b
     if name == "digits":
         return _load_digits()
     paths = locate(name, data_dir=data_dir, download=download, progress=progress)
-    pixels, y_train = read_pixels(paths["train_images"]), read_labels(paths["train_labels"])
+    classes = SHAPES[name][2]
+    pixels, y_train = read_pixels(paths["train_images"]), read_labels(paths["train_labels"], classes)
     x_train = scale_pixels(pixels)
-    x_test, y_test = scale_pixels(read_pixels(paths["test_images"])), read_labels(paths["test_labels"])
+    x_test, y_test = scale_pixels(read_pixels(paths["test_images"])), read_labels(paths["test_labels"], classes)
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if len(x) != len(y):
             raise DataError(

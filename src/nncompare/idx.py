@@ -93,13 +93,26 @@ def read_images(path: str | os.PathLike) -> np.ndarray:
     return scale_pixels(read_pixels(path))
 
 
-def read_labels(path: str | os.PathLike) -> np.ndarray:
-    """Labels as int64, shape (n,)."""
+def read_labels(path: str | os.PathLike, classes: int | None = None) -> np.ndarray:
+    """Labels as int64, shape (n,); with ``classes``, each must be one of 0 .. classes-1.
+
+    A label outside the dataset's classes (10 or 255 in a 10-class file) used to train and
+    record without a word: the model simply grew a class that the test set never asks for.
+    """
     raw = read_idx(path)
     if raw.ndim != 1 or raw.dtype != np.uint8:
         raise DataError(f"{path}: expected a 1-d uint8 label file, found shape {raw.shape} of {raw.dtype}")
     if raw.shape[0] == 0:
         raise DataError(f"{path}: holds no labels; it is empty or corrupt, fetch it again")
+    if classes is not None:
+        outside = np.flatnonzero(raw >= classes)
+        if outside.size:
+            first = int(outside[0])
+            more = f" (and {outside.size - 1} more)" if outside.size > 1 else ""
+            raise DataError(
+                f"{path}: label {int(raw[first])} at position {first}{more} is outside the dataset's classes "
+                f"0-{classes - 1}; the file is corrupt or not this dataset's, fetch it again"
+            )
     return raw.astype(np.int64)
 
 

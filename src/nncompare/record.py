@@ -17,10 +17,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from filelock import FileLock
-
 from nncompare.engines.registry import record_packages
-from nncompare.errors import UsageError
+from nncompare.outfile import append_jsonl, check_appendable, check_writable_dir, save_record  # noqa: F401
 from nncompare.steady import steady_seconds
 
 PHASES = ("place", "compute", "transfer", "average", "evaluate", "other")
@@ -159,59 +157,6 @@ def build_record(run, *, phases: dict, idle_s: list[float], load_s: float) -> di
         "test_samples": int(len(run.dataset.y_test)),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-
-
-def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one record as one line, in one write under an exclusive lock (``PATH.lock``).
-
-    A line is written whole or not at all, so an interrupted run or two concurrent runs
-    never leave a half-written line that would break readers.
-    """
-    line = (json.dumps(record, sort_keys=False, separators=(",", ":")) + "\n").encode()
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size:
-                # repair a missing final newline left by some other writer, so lines stay separate
-                with open(path, "rb") as fh:
-                    fh.seek(size - 1)
-                    if fh.read(1) != b"\n":
-                        line = b"\n" + line
-            written = os.write(fd, line)
-            if written != len(line):
-                os.ftruncate(fd, size)
-                raise OSError(f"short write to {path}")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def check_writable_dir(path: str | os.PathLike, flag: str = "--out") -> None:
-    """Fail now, before any work, if files could not be created in ``path`` (or the folders to make it)."""
-    wanted = Path(path).absolute()
-    existing = wanted
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder; choose another path")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: cannot write in {existing}; choose a folder you can write to")
-
-
-def check_appendable(path: str | os.PathLike, flag: str = "--out") -> None:
-    """Fail now, before training, if a record could not be appended to ``path`` afterwards."""
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{flag} {path} is a folder; give a file name such as {target / 'results.jsonl'}")
-    if target.exists():
-        if not os.access(target, os.W_OK):
-            raise UsageError(f"{flag} {path}: the file is not writable; choose another file")
-        return
-    check_writable_dir(target.parent, flag)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

@@ -124,8 +124,9 @@ def results_file(path: str | os.PathLike) -> Path:
 def read_records(path: str | os.PathLike) -> list[dict]:
     """Every record of a results file, each checked; the first bad line is a :class:`RecordError`.
 
-    A last line without its newline that is not JSON is a write cut short by a killed writer
-    (before records were appended in one write): it is skipped, as the appender fences it off.
+    A last line without its newline that is not JSON (or not even UTF-8) is a write cut short by
+    a killed writer: it is skipped, and the next append moves it aside
+    (:func:`nncompare.outfile.append_jsonl`), so an append never makes the file unreadable.
     """
     p = results_file(path)
     try:
@@ -141,6 +142,8 @@ def read_records(path: str | os.PathLike) -> list[dict]:
         try:
             record = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
+            if torn:
+                continue
             raise RecordError(f"{p}:{number}: the line is not UTF-8 text; remove it or restore the file") from None
         except json.JSONDecodeError:
             if torn:

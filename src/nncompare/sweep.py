@@ -5,7 +5,7 @@ pools, imported modules' caches) from leaking from one measurement into the next
 configuration is identified by its spec's key and its repeat index; those already in the
 results file are skipped, so a sweep can be interrupted at any point and started again.
 A record is appended only once its run has finished, in one locked write
-(:func:`nncompare.record.append_jsonl`), so an interruption never leaves half a line.
+(:func:`nncompare.outfile.append_jsonl`), so an interruption never leaves half a line.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nncompare.errors import NNCompareError, UsageError
-from nncompare.interrupts import Interrupted, deferred, handled, raise_if_interrupted
+from nncompare.interrupts import Interrupted, deferred, finishing, handled, raise_if_interrupted, settle
 from nncompare.job import JobSpec, Topology, format_memory
-from nncompare.record import append_jsonl
+from nncompare.outfile import lost_record_error, save_record
 from nncompare.record_schema import read_records
 
 RECORD_MARKER = "NNCOMPARE-RECORD "
@@ -149,13 +149,16 @@ def child_main() -> None:
                 progress=_emit if events else None,
                 options=options,
             )
+            with finishing():  # the run's one outcome: interrupted before this line, finished from here on
+                print(RECORD_MARKER + json.dumps(record), flush=True)
     except NNCompareError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)
     except Interrupted as exc:
         print(f"interrupted by {exc}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)
-    print(RECORD_MARKER + json.dumps(record), flush=True)
+    finally:
+        settle()  # decided: a signal while the interpreter exits must not turn it into death by signal
 
 
 def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
@@ -168,14 +171,18 @@ def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
                 break
             try:
                 proc.wait(timeout=wait)
-                # the leader is gone; make sure its group (e.g. orphaned worker processes) is too
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _end_leftovers(proc)
                 break
             except subprocess.TimeoutExpired:
                 continue
+
+
+def _end_leftovers(proc: subprocess.Popen) -> None:
+    """Kill what is left of an exited configuration's process group: nothing outlives it or holds its output."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run_in_subprocess(
@@ -229,6 +236,8 @@ def run_in_subprocess(
             try:
                 line = lines.get(timeout=0.5 if left is None else min(0.5, left))
             except queue.Empty:
+                if proc.poll() is not None:
+                    _end_leftovers(proc)  # what it left behind would hold its output open
                 continue
             if line is None:
                 break
@@ -237,6 +246,7 @@ def run_in_subprocess(
             elif line.startswith(EVENT_MARKER) and on_event is not None:
                 on_event(json.loads(line[len(EVENT_MARKER) :]))
         proc.wait(timeout=None if deadline is None else max(0.1, deadline - time.monotonic()))
+        _end_leftovers(proc)
         readers[1].join(timeout=5)
     except subprocess.TimeoutExpired:
         _stop_group(proc)
@@ -306,9 +316,10 @@ def run_sweep(
             if on_event is not None:
                 on_event({"stage": "finished", "index": i, "total": len(todo)})
         record = {**record, "repeat": run.repeat, **run.tags}
-        raise_if_interrupted()
-        with deferred():  # the line is written whole, then the interrupt is honoured
-            append_jsonl(out, record)
+        with deferred():  # the configuration finished: its line is written whole, then a signal is honoured
+            saved = save_record(out, record)
+        if saved.problem:  # the file takes no more records: stop here, this one kept elsewhere
+            raise lost_record_error(out, saved)
         worked.add(engine)
         outcome.ran += 1
         stop = " (converged)" if record.get("stopped_early") else ""
@@ -317,6 +328,7 @@ def run_sweep(
             f"accuracy {record['test_accuracy']:.4f}  ({time.perf_counter() - start:.1f} s with process start); "
             f"{eta.step()}"
         )
+        raise_if_interrupted()  # a signal while this record was written: it is kept, the sweep stops here
     return outcome
 
 

@@ -6,6 +6,7 @@ differ in where the work happens, never in what is computed.
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 
@@ -62,6 +63,19 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def warn_if_batch_clipped(spec: ModelSpec, shard_sizes: list[int], rounds_per_epoch: int) -> None:
+    """Say once per run (the driver calls it at placement) what scikit-learn said every round and shard:
+    the batch is larger than a shard's rows in a round, so each round trains on one batch of all of them."""
+    smallest = min(shard_sizes) // rounds_per_epoch  # the rows of a shard's smallest round
+    if spec.batch_size > smallest:
+        logging.getLogger("nncompare.training").warning(
+            "--batch-size %d is more than the %d rows a shard trains on in a round; scikit-learn clips the "
+            "batch to those rows in every round (fewer workers or a smaller --batch-size avoid it)",
+            spec.batch_size,
+            smallest,
+        )
+
+
 class ShardTrainer:
     """Holds one shard and its ``MLPClassifier``; trains one round per call, at the position it is given.
 
@@ -103,6 +117,10 @@ class ShardTrainer:
         return len(self.y)
 
     def _fit(self, x, y) -> None:
+        # scikit-learn clips a batch larger than the rows it is given, with a warning on every call
+        # (thousands in a run: once per round and shard); clip as it would, and let the driver say it
+        # once (warn_if_batch_clipped)
+        self.model.batch_size = min(self.spec.batch_size, len(y))
         if self.flat is None:
             self.model.partial_fit(x, y, classes=self.classes)
             self.flat = bind_flat(self.model)

@@ -29,12 +29,12 @@ import numpy as np
 from nncompare.clocks import Reading, Span
 from nncompare.data import Dataset, load_dataset
 from nncompare.engines import Engine, EngineOptions, RoundPosition, RoundResult, create_engine
-from nncompare.interrupts import raise_if_interrupted
+from nncompare.interrupts import deferred, raise_if_interrupted, run_then_close
 from nncompare.job import JobSpec
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import PHASES, build_record
-from nncompare.trainer import blas_threads
+from nncompare.trainer import blas_threads, warn_if_batch_clipped
 
 #: Called with each stage's event: ``{"stage", "epoch" (epochs done), "epochs" (the limit), ...}``: ``starting``
 #: (``engine``, ``workers``), ``placing`` (``shards``), ``training`` (rounds begin), ``epoch`` after each epoch
@@ -189,6 +189,7 @@ class TrainingRun:
         self.train_samples = int(len(y))
         shards = make_shards(x, y, self.spec.topology.workers, self.spec.partition, self.spec.model.seed, pixels=pixels)
         self.rounds_per_epoch = rounds_per_epoch(self.spec, [len(s) for s in shards])
+        warn_if_batch_clipped(self.spec.model, [len(s) for s in shards], self.rounds_per_epoch)
         self.engine.place(shards, self.dataset.classes)
         self.placed = True
         self.phases["place"] += time.perf_counter() - start
@@ -318,14 +319,15 @@ class TrainingRun:
         self.engine_info = self.engine.describe()
 
     def close(self) -> None:
-        start = time.perf_counter()
-        try:
-            self._report("stopping", engine=self.engine.name)
-        finally:
+        with deferred():  # the engine is closed whole: a signal meanwhile is recorded, not raised
+            start = time.perf_counter()
             try:
-                self.engine.close()
+                self._report("stopping", engine=self.engine.name)
             finally:
-                self.shutdown_s = time.perf_counter() - start
+                try:
+                    self.engine.close()
+                finally:
+                    self.shutdown_s = time.perf_counter() - start
 
     def __enter__(self) -> TrainingRun:
         return self
@@ -358,6 +360,6 @@ def run_job(
     training_data(spec, dataset)  # a grown training set is made here, in load_s, not in placement
     load_s = time.perf_counter() - load_start
     engine = create_engine(spec, cluster, options)
-    with TrainingRun(spec, dataset, engine, cluster=cluster, progress=progress) as run:
-        run.train()
+    run = TrainingRun(spec, dataset, engine, cluster=cluster, progress=progress)
+    run_then_close(run.train, run.close)  # the engine is closed whatever the moment of a signal
     return run.record(load_s=load_s)

@@ -9,9 +9,9 @@ import click
 
 from nncompare.cli.options import engine_options, job_options, output_options, spec_from_options
 from nncompare.cli.progress import RunBar, events_on_stderr
-from nncompare.interrupts import deferred, raise_if_interrupted
+from nncompare.interrupts import finishing
 from nncompare.job import format_memory
-from nncompare.record import append_jsonl, check_appendable
+from nncompare.outfile import check_appendable, lost_record_error, save_record
 from nncompare.steady import steady_epoch_s
 
 
@@ -73,9 +73,15 @@ def run(out, as_json, dry_run, verbose, quiet, dashboard, **options):
             )
     finally:
         bar.close()
-    if out:
-        raise_if_interrupted()
-        with deferred():  # the line is written whole; a signal during the write is honoured after it
-            append_jsonl(out, record)
-        raise_if_interrupted()
-    click.echo(json.dumps(record) if as_json else summary(record))
+    finish(record, out, as_json)
+
+
+def finish(record: dict, out, as_json: bool) -> None:
+    """The run's one outcome (docs/reliability.md): a signal before the boundary is an interrupted run with
+    nothing written; past it the record is written whole and the summary printed, whatever signal comes."""
+    with finishing():
+        saved = save_record(out, record) if out else None
+        lost = saved is not None and saved.path is None
+        click.echo(json.dumps(record) if as_json or lost else summary(record))
+    if saved is not None and saved.problem:
+        raise lost_record_error(out, saved)

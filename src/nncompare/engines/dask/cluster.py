@@ -22,6 +22,7 @@ import dask
 from distributed import Client, LocalCluster
 
 from nncompare.engines.dask import forkserver
+from nncompare.engines.dask.capacity import check_local_resources
 from nncompare.engines.dask.worker import pin_malloc_thresholds, quiet_for_shutdown
 from nncompare.errors import EngineError, UsageError
 from nncompare.interrupts import SIGNALS, deferred
@@ -37,6 +38,9 @@ WORKER_PRELOAD = "nncompare.engines.dask.worker"
 #: Seconds a TCP connect to a remote scheduler may take before it counts as unreachable: a
 #: Client against a closed port retries until its whole timeout is spent (20 s by default).
 REACH_S = 5.0
+#: Seconds a port that accepted the connection has to answer Dask's handshake: an HTTP server
+#: waiting for a request line, or a silent port, would otherwise hold the run for ever.
+HANDSHAKE_S = 10.0
 
 
 def worker_environ(cores: int, keep_malloc_trim: bool = False) -> dict:
@@ -121,6 +125,7 @@ QUIET_LOOPS = {
 def start_local(topology: Topology, settings, dashboard: bool = False) -> Cluster:
     """Our own cluster on 127.0.0.1: W worker processes (each under a nanny), C threads, memory M."""
     topology.check_fits_this_machine()
+    check_local_resources(topology)
     env = worker_environ(topology.cores_per_worker, settings.keep_malloc_trim)
     # The nanny prefers the parent's own environment over its config and spawned workers
     # inherit it: take these variables out of this process for the cluster's lifetime.
@@ -239,6 +244,7 @@ def check_reachable(address: str, limit_s: float) -> None:
     retries for its whole timeout, and its ``__del__`` then waits 40 s more and prints a traceback."""
     from distributed.comm.addressing import parse_address, parse_host_port
 
+    logger.info("checking the Dask scheduler at %s", address)
     try:
         scheme, location = parse_address(address)
         if scheme not in ("tcp", "tls"):
@@ -257,18 +263,23 @@ def check_reachable(address: str, limit_s: float) -> None:
     if scheme != "tcp":
         return  # a TLS handshake needs the cluster's certificates, which only the Client is given
     try:
-        asyncio.run(_handshake(address, limit_s))
-    except Exception as exc:  # garbage read as a message size, a timeout, a closed connection
-        raise EngineError(
-            f"{address} answers, but not as a Dask scheduler ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}); fix --cluster"
-        ) from None
+        asyncio.run(_handshake(address, limit_s, HANDSHAKE_S))
+    except TimeoutError:
+        why = f"it gave no Dask handshake within {HANDSHAKE_S:g} s"
+    except (MemoryError, OverflowError, ValueError):  # its first bytes read as an absurd message size
+        why = "it sent bytes no Dask scheduler sends"
+    except Exception as exc:  # noqa: BLE001 - a closed or reset connection, or a message that is not Dask's
+        detail = str(exc).splitlines()[0][:120] if str(exc) else "no detail"
+        why = f"{type(exc).__name__}: {detail}"
+    else:
+        return
+    raise EngineError(f"{address} answers, but not as a Dask scheduler ({why}); fix --cluster")
 
 
-async def _handshake(address: str, limit_s: float) -> None:
+async def _handshake(address: str, connect_s: float, answer_s: float) -> None:
     from distributed.comm import connect as comm_connect
 
-    comm = await comm_connect(address, timeout=limit_s)
+    comm = await asyncio.wait_for(comm_connect(address, timeout=connect_s), answer_s)
     await comm.close()
 
 

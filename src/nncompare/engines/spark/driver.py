@@ -35,6 +35,7 @@ from nncompare.engines.spark.service import TaskLost, WeightService
 from nncompare.engines.spark.session import (
     active_session,
     build_session,
+    end_started_jvm,
     first_line,
     is_local_master,
     stop_session,
@@ -43,6 +44,7 @@ from nncompare.engines.spark.session import (
 from nncompare.engines.spark.wire import Placement, encode_placement, encode_round
 from nncompare.engines.spark.worker import barrier_task
 from nncompare.errors import EngineError
+from nncompare.interrupts import deferred
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ class SparkEngine(Engine):
         self._abandoned: list[str] = []
         self._shard_bytes: dict[int, int] = {}
         self._closed = False
+        self._starting = False
 
     # --- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -95,6 +98,7 @@ class SparkEngine(Engine):
             self.java = require_java()
             if not self.cluster:
                 self.spec.topology.check_fits_this_machine()
+            self._starting = True  # from here a JVM may exist before self.session does: close() ends it
             self.session = build_session(
                 self.spec, self.cluster, self.settings.conf, dashboard=self.options.dashboard, check_java=False
             )
@@ -293,19 +297,22 @@ class SparkEngine(Engine):
         if self._closed:
             return
         self._closed = True
-        try:
-            if self.service is not None:
-                stage = self._stage
-                if self._conns and stage is not None:  # healthy tasks: ask them to finish, so the stage ends cleanly
-                    self.service.stop_tasks()
-                    stage.thread.join(timeout=30)
-                if stage is not None and stage.thread.is_alive() and self.session is not None:
-                    self.session.sparkContext.cancelJobGroup(stage.group)
-                    stage.thread.join(timeout=15)
-                self.service.close()
-        finally:
-            if self.owns_session and self.session is not None:
-                stop_session(self.session)
+        with deferred():  # a signal meanwhile is recorded: the close runs to its end, the JVM included
+            try:
+                if self.service is not None:
+                    stage = self._stage
+                    if self._conns and stage is not None:  # healthy tasks: ask them to finish (a clean stage end)
+                        self.service.stop_tasks()
+                        stage.thread.join(timeout=30)
+                    if stage is not None and stage.thread.is_alive() and self.session is not None:
+                        self.session.sparkContext.cancelJobGroup(stage.group)
+                        stage.thread.join(timeout=15)
+                    self.service.close()
+            finally:
+                if self.owns_session and self.session is not None:
+                    stop_session(self.session)
+                elif self._starting:  # a signal came before build_session returned, or before its result was kept
+                    end_started_jvm()
                 self.session = None
 
     def describe(self) -> dict:

@@ -149,7 +149,17 @@ class WeightService:
                 self.stats.rejected += 1
                 if len(self.stats.rejections) < KEEP_REJECTIONS:
                     self.stats.rejections.append(f"{peer[0]}:{peer[1]}: {why}")
-        log.warning("weight service: dropped connection from %s:%s (%s)", peer[0], peer[1], why)
+            first = self.stats.rejected + self.stats.stale == 1
+        # the first drop is shown; a flood of them (a port scanner, a misconfigured job) only counts
+        # (connections_rejected, stale_connections and the first reasons are in the record)
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "weight service: dropped connection from %s:%s (%s)%s",
+            peer[0],
+            peer[1],
+            why,
+            "; further drops are counted in the record, not shown" if first else "",
+        )
         sock.close()
 
     def _current(self, hello: Hello) -> bool:

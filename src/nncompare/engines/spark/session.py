@@ -15,11 +15,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
+from nncompare.engines.spark.checks import MASTER, REACH_S, check_master, check_memory  # noqa: F401
 from nncompare.engines.spark.output import SparkOutput
 from nncompare.errors import EngineError, UsageError
+from nncompare.interrupts import Interrupted, deferred
 from nncompare.trainer import WORKER_ENV
 
 log = logging.getLogger(__name__)
@@ -27,10 +30,6 @@ log = logging.getLogger(__name__)
 #: Spark retries a failed barrier stage up to this many attempts in all (its own default is 4).
 STAGE_ATTEMPTS = 4
 _BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
-_MASTER = re.compile(r"^(local(\[.*\])?|spark://.+|yarn|k8s://.+|mesos://.+)$")
-#: Seconds a TCP connect to a standalone master may take before it counts as unreachable. Spark
-#: itself retries registration three times 20 s apart, then prints its stack traces.
-REACH_S = 5.0
 
 
 def is_local_master(master: str) -> bool:
@@ -51,41 +50,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def check_master(master: str, limit_s: float = REACH_S) -> None:
-    """A malformed or unreachable ``spark://`` master is one line in seconds, before any JVM starts.
-
-    ``spark://HOST:PORT[,HOST:PORT...]`` (a standby list) needs one master that accepts a TCP
-    connection; other masters (yarn, k8s) are left to Spark.
-    """
-    if not _MASTER.match(master):
-        raise UsageError(
-            f"--cluster {master!r} is not a Spark master; write spark://host:7077, yarn or k8s://https://host:port"
-        )
-    if not master.startswith("spark://"):
-        return
-    endpoints = []
-    for entry in master.removeprefix("spark://").split(","):
-        host, sep, port = entry.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise UsageError(
-                f"--cluster {master}: write a standalone master as spark://HOST:PORT "
-                "(its port is 7077 unless it was started with another)"
-            )
-        endpoints.append((host.strip("[]"), int(port)))
-    reasons = []
-    for host, port in endpoints:
-        try:
-            socket.create_connection((host, port), timeout=limit_s).close()
-            return
-        except OSError as exc:
-            reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
-            reasons.append(f"{host}:{port}: {reason}")
-    raise EngineError(
-        f"cannot reach a Spark master at {master} within {limit_s:g} s ({'; '.join(reasons)}); "
-        "start one with start-master.sh or fix --cluster"
-    )
-
-
 def session_conf(spec, cluster: str | None = None, *, dashboard: bool = False) -> dict[str, str]:
     """The Spark settings that give the job W executors of C cores and M memory, and one task per executor.
 
@@ -97,7 +61,7 @@ def session_conf(spec, cluster: str | None = None, *, dashboard: bool = False) -
     topo = spec.topology
     w, c = topo.workers, topo.cores_per_worker
     master = cluster or f"local[{w * c},{STAGE_ATTEMPTS}]"
-    if not _MASTER.match(master):
+    if not MASTER.match(master):
         raise UsageError(
             f"--cluster {cluster!r} is not a Spark master; write spark://host:7077, yarn or k8s://https://host:port"
         )
@@ -141,12 +105,15 @@ def build_session(
     dashboard: bool = False,
     check_java: bool = True,
 ):
-    """Check Java, then start a SparkSession for ``spec``; the caller stops it with :func:`stop_session`.
+    """Check what Spark would refuse in its JVM, and Java, then start a SparkSession for ``spec``; the caller
+    stops it with :func:`stop_session`.
 
     ``extra_conf`` is applied after the engine's own settings, so a user's ``--conf`` wins.
     """
+    wanted = {**session_conf(spec, cluster, dashboard=dashboard), **dict(extra_conf or {})}
+    check_memory(wanted)
     if cluster:
-        check_master(cluster)
+        check_master(cluster, conf=wanted)
     if check_java:
         from nncompare.java import require_java
 
@@ -165,20 +132,24 @@ def build_session(
         # every Spark server this JVM opens (block manager, RPC) then listens on loopback only
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     output = SparkOutput.create()  # Spark's own output goes to this session's log file, not the terminal
+    conf = {**session_conf(spec, cluster, dashboard=dashboard), **output.conf, **dict(extra_conf or {})}
     builder = SparkSession.builder
-    for key, value in {
-        **session_conf(spec, cluster, dashboard=dashboard),
-        **output.conf,
-        **dict(extra_conf or {}),
-    }.items():
+    for key, value in conf.items():
         builder = builder.config(key, str(value))
     # SparkContext replaces the SIGINT handler with one that raises a plain KeyboardInterrupt,
     # which scikit-learn swallows and nncompare.interrupts would not see: keep the one we had
     on_sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    children_before = _children()
     try:
-        with output.routed():
+        with output.routed(), _py4j_tracebacks_silenced():
+            _launch_jvm_alone(conf)
             session = builder.getOrCreate()
-    except Exception as exc:
+    except BaseException as exc:  # a signal included: the JVM being started must not outlive us
+        end_started_jvm(children_before)
+        if isinstance(exc, KeyboardInterrupt):  # pyspark's own SIGINT handler, installed while it started
+            raise Interrupted(signal.SIGINT) from None
+        if not isinstance(exc, Exception):
+            raise
         raise EngineError(
             f"could not start Spark on {cluster or 'this machine'}: {first_line(exc)} (Spark's log: {output.log_file})"
         ) from None
@@ -187,6 +158,86 @@ def build_session(
             signal.signal(signal.SIGINT, on_sigint)
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+@contextmanager
+def _py4j_tracebacks_silenced() -> Iterator[None]:
+    """While Spark starts, py4j's tracebacks for a call a signal cut short stay off the terminal.
+
+    py4j logs them on the root logger (``logging.exception``), which also installs logging's
+    default stderr handler; pyspark's own SIGINT handler, active while the SparkContext starts,
+    makes a py4j call inside the one it interrupts and so always triggers one. A handler on the
+    root logger for that time takes them; the signal's own one line says what happened.
+    """
+    root, quiet = logging.getLogger(), logging.NullHandler()
+    root.addHandler(quiet)
+    try:
+        yield
+    finally:
+        root.removeHandler(quiet)
+
+
+def _launch_jvm_alone(conf: Mapping[str, str]) -> None:
+    """Start pyspark's JVM (as ``getOrCreate`` would) in a process group of its own.
+
+    A terminal's Ctrl-C and a service manager's SIGTERM reach a whole process group. The JVM
+    then died under a py4j call, which logged a traceback, and our close found no JVM to stop;
+    alone in its group, it leaves the signal to this process, which stops it in order
+    (:func:`stop_session`, or :func:`end_started_jvm` during start-up).
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+        return  # a JVM is already there (a notebook's, or spark-submit's)
+    spark_conf = SparkConf()
+    for key, value in conf.items():
+        spark_conf.set(key, str(value))
+    SparkContext._ensure_initialized(gateway=launch_gateway(spark_conf, popen_kwargs={"process_group": 0}))
+
+
+def _children() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def end_started_jvm(children_before: set[int] | None = None) -> None:
+    """Kill the JVM a failed or interrupted start left (pyspark's gateway process, and every process
+    started since ``children_before``), and forget it, so nothing outlives the run.
+
+    A signal during ``getOrCreate`` lands in pyspark's wait for the gateway or in a py4j call;
+    pyspark then has no session to stop, and the JVM, which only watches its stdin once it is
+    up, went on running with no parent.
+    """
+    import psutil
+    from pyspark import SparkContext
+
+    with deferred():  # a second signal must not cut the killing short
+        doomed = []
+        gateway = SparkContext._gateway
+        proc = getattr(gateway, "proc", None) if gateway is not None else None
+        if proc is not None:
+            doomed.append(proc.pid)
+        if children_before is not None:
+            doomed += [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in children_before]
+        processes = []
+        for pid in dict.fromkeys(doomed):
+            try:
+                processes += [psutil.Process(pid), *_descendants(pid)]
+            except psutil.NoSuchProcess:
+                continue
+        _end(processes, grace_s=0)
+        if proc is not None:
+            proc.poll()  # reap it
+        if gateway is not None:
+            try:
+                gateway.shutdown()
+            except Exception:  # noqa: BLE001 - its JVM is gone; only the Python side is left to drop
+                pass
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        SparkContext._active_spark_context = None
 
 
 def active_session():
@@ -203,13 +254,14 @@ def stop_session(session) -> None:
     from pyspark import SparkContext
 
     gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None) if gateway is not None else None
+    descendants = _descendants(proc.pid) if proc is not None else []  # its Python daemon and workers
     try:
         session.stop()
     except Exception as exc:  # a dying JVM must not hide the error that brought us here
         log.warning("stopping Spark failed: %s", first_line(exc))
     if gateway is None:
         return
-    proc = getattr(gateway, "proc", None)
     try:
         gateway.shutdown()
     except Exception:
@@ -223,6 +275,29 @@ def stop_session(session) -> None:
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait(timeout=10)
+        _end(descendants, grace_s=5)
+
+
+def _descendants(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _end(processes: list, grace_s: float) -> None:
+    """Give ``processes`` ``grace_s`` to exit on their own (a daemon does when its stdin closes), then kill them."""
+    import psutil
+
+    _, alive = psutil.wait_procs(processes, timeout=grace_s)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=10)
 
 
 def wait_for_executors(sc, count: int, timeout: float) -> int:
