@@ -17,6 +17,7 @@ import uuid
 
 import psutil
 import pytest
+from processes import is_dask_worker
 from test_interrupts import CLI, EXIT, wait_for_line
 
 DIGITS_FOREVER = [
@@ -152,11 +153,12 @@ def test_ctrl_c_while_the_dask_workers_start_ends_them(tmp_path):
     family = Family(proc.pid)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        workers = [p for p in family.seen.values() if "spawn_main" in " ".join(p.cmdline())]
+        workers = [p for p in family.seen.values() if is_dask_worker(p)]
         if len(workers) >= 2:
             break
         family.look()
         time.sleep(0.05)
+    assert len(workers) >= 2, "never saw the two Dask worker processes start"
     os.killpg(proc.pid, signal.SIGINT)
     finish(proc, family, signal.SIGINT, [], tmp_path, limit_s=60)
 

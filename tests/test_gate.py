@@ -25,6 +25,7 @@ from nncompare.cli.gate import DEFAULT_BENCH
 from nncompare.gate.judge import BROKEN, LESS_ACCURATE, PASS, SLOWER, exit_code, judge, judge_unused_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import is_dask_worker  # noqa: E402
 from slowdowns import lose_parallelism, slow_down  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,7 +281,7 @@ def test_sigterm_mid_benchmark_stops_the_dask_cluster_and_the_floor(regressed_cl
 
     def sampling(tree):
         lines = cmdlines(tree)
-        return any("floor/trainers.py" in line for line in lines) and any("spawn_main" in line for line in lines)
+        return any("floor/trainers.py" in line for line in lines) and any(is_dask_worker(p) for p in tree)
 
     code, took, err, tree = interrupted_gate(
         regressed_clone, signal.SIGTERM, sampling, "-b", r"^gate\.SteadyEpochs.*'dask'"

@@ -156,7 +156,7 @@ def gate(base, head, factor, max_rounds, bench, config, env_spec, show_stderr, r
             raise UsageError(f"--config {config}: give an asv configuration file in the clone's root, {root}")
     if base_hash == head_hash:
         raise UsageError(f"--base {base} and --head {head} are the same commit; commit your change first")
-    suite = asvrun.discover(root, _benchmark_dir(config_path))
+    suite = asvrun.discover(root, asvrun.benchmark_dir(config_path))
     selected = asvrun.select(suite, bench)
     if not selected:
         raise UsageError(
@@ -233,13 +233,6 @@ def gate(base, head, factor, max_rounds, bench, config, env_spec, show_stderr, r
         f"no accuracy drop over {100 * MAX_ERROR_RISE:g} point, none broken)",
         err=True,
     )
-
-
-def _benchmark_dir(config_path: Path) -> Path:
-    from asv import util
-
-    conf = util.load_json(str(config_path), js_comments=True)
-    return (config_path.parent / conf.get("benchmark_dir", "benchmarks")).resolve()
 
 
 commands = [gate]

@@ -27,8 +27,9 @@ _SWEEP_FORMAT = "{desc} |{bar}| {n_fmt}/{total_fmt} configurations [{elapsed}<{r
 
 
 def write(line: str) -> None:
-    """One line on stderr, above any bar on screen."""
-    tqdm.write(line, file=sys.stderr)
+    """One line on stderr, above any bar on screen, in one write: a signal between the text and its
+    newline (tqdm writes them apart) would leave the error line that follows on the same line."""
+    tqdm.write(line + "\n", file=sys.stderr, end="")
 
 
 class _BarLines(logging.Handler):

@@ -45,6 +45,14 @@ def asv_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "asv", *args]
 
 
+def benchmark_dir(config_path: Path) -> Path:
+    """The suite's folder as the asv configuration names it, from the configuration's folder."""
+    from asv import util
+
+    conf = util.load_json(str(config_path), js_comments=True)
+    return (config_path.parent / conf.get("benchmark_dir", "benchmarks")).resolve()
+
+
 def discover(root: Path, benchmark_dir: Path) -> list[dict]:
     """The suite's benchmarks as asv discovers them, imported by this interpreter: nothing is built.
 

@@ -173,7 +173,8 @@ class DaskEngine(Engine):
         if self._tree:
             root = self.placements[0]
             try:
-                return tree.result(self._wait(root, root.actor.train_tree(weights, position)), self.placements, weights)
+                call = self._call(root, weights, position, method="train_tree")
+                return tree.result(self._wait(root, call), self.placements, weights)
             except (WorkerLost, EngineError) as exc:  # the tree broke: collect this round shard by shard
                 logger.warning(
                     "round %d through the tree failed (%s); collecting it shard by shard", position.number, exc
@@ -211,9 +212,10 @@ class DaskEngine(Engine):
         """Wire the tree for the next rounds, where the settings ask for it (``tree.rewire`` says when it can)."""
         self._tree = self.settings.tree_exchange and tree.rewire(self.placements, self.settings.timeout_s)
 
-    def _call(self, placement: Placement, weights, position: RoundPosition):
+    def _call(self, placement: Placement, weights, position: RoundPosition, method: str = "train_round"):
+        """The actor call's future, or the error its handle raised at once (its worker already lost)."""
         try:
-            return placement.actor.train_round(weights, position)
+            return getattr(placement.actor, method)(weights, position)
         except RuntimeError as exc:  # distributed.Actor: "Worker holding Actor was lost"
             return exc
 
