@@ -2,7 +2,7 @@
 
 ``SteadyEpochs.time_epochs`` runs ``EPOCHS`` steady epochs on each engine (quick grid, 2 workers
 x 1 core) on one started cluster, so a sample pays one cluster start, not one per epoch. Its
-clock is not the wall clock. Each epoch's load-corrected seconds (``training.load_corrected_s``:
+clock is not the wall clock. Each epoch's load-corrected seconds (``clocks.load_corrected_s``:
 wall time less the run-queue delay of the driver and of each round's critical worker) are
 divided by a floor pass run right after it (``reference.FloorReference``: plain 1-thread
 ``partial_fit`` in as many processes as the engine trains side by side); the sample is

@@ -37,8 +37,7 @@ def _throwaway_{kind}(run_round):  # throwaway regression: {engine} rounds {perc
     import time as _time
 
     def slower(self, weights, position):
-        from nncompare.clocks import Reading, Span
-        from nncompare.training import load_corrected_s, workers_waits_s
+        from nncompare.clocks import Reading, Span, load_corrected_s, workers_waits_s
 
         start = Reading.now(process=True)
         result = run_round(self, weights, position)

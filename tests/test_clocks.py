@@ -15,9 +15,17 @@ import time
 import numpy as np
 import pytest
 
-from nncompare.clocks import Reading, Span, busy_threads, process_runqueue_s, runqueue_s, thread_clocks
+from nncompare.clocks import (
+    Reading,
+    Span,
+    busy_threads,
+    load_corrected_s,
+    process_runqueue_s,
+    runqueue_s,
+    thread_clocks,
+    workers_waits_s,
+)
 from nncompare.rounds import RoundPosition, ShardUpdate
-from nncompare.training import load_corrected_s, workers_waits_s
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/proc/thread-self/schedstat"), reason="run-queue delay is read from Linux's schedstat"

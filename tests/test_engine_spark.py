@@ -27,7 +27,8 @@ from nncompare.averaging import average_weights  # noqa: E402
 from nncompare.engines.local.engine import LocalEngine  # noqa: E402
 from nncompare.engines.options import EngineOptions  # noqa: E402
 from nncompare.engines.spark.driver import SparkEngine  # noqa: E402
-from nncompare.engines.spark.session import build_session, session_conf, stop_session  # noqa: E402
+from nncompare.engines.spark.jvm import stop_session  # noqa: E402
+from nncompare.engines.spark.session import build_session, session_conf  # noqa: E402
 from nncompare.engines.spark.wire import HEADER, MAGIC  # noqa: E402
 from nncompare.errors import EngineError, UsageError  # noqa: E402
 from nncompare.java import parse_major, require_java  # noqa: E402

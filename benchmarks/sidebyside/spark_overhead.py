@@ -39,7 +39,8 @@ from jobs import side_by_side_job  # beside this script
 
 from nncompare.averaging import average_weights
 from nncompare.data import load_dataset
-from nncompare.engines.spark.session import build_session, stop_session
+from nncompare.engines.spark.jvm import stop_session
+from nncompare.engines.spark.session import build_session
 from nncompare.model import Evaluator
 from nncompare.partition import make_shards
 from nncompare.record import machine, versions

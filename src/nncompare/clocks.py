@@ -147,3 +147,31 @@ class Stopwatch:
 
     def __exit__(self, *exc) -> None:
         self.span = Span.between(self._start, Reading.now())
+
+
+def load_corrected_s(driver: Span, workers_waits: float, concurrent: bool) -> float:
+    """A round's (or an epoch's) seconds with every wait for a CPU taken out, on the driver and on the critical path.
+
+    What the span would have taken had each thread on its critical path had a CPU whenever it
+    wanted one: the driver's wall time, less what the driver process's threads waited for a CPU
+    meanwhile (``driver``, read with ``process=True``: its own thread and the ones that move the
+    weights), less the critical worker's waits (``workers_waits``: :func:`workers_waits_s`, summed
+    over an epoch's rounds). Sleeps, locks, socket waits and extra CPU all still count; contention
+    from other programs does not. Where the shards train in the driver's own thread
+    (``concurrent`` False) the driver's waits already hold the workers'.
+    """
+    active = driver.wall_s - (driver.process_runqueue_s or 0.0)
+    if concurrent:
+        active -= workers_waits
+    return max(0.0, active)
+
+
+def workers_waits_s(updates) -> float:
+    """The run-queue delay on the round's critical worker: the most any worker waited for a CPU.
+
+    A worker's waits are its ``partial_fit`` thread's while it trained and its whole process's
+    between its previous round and this one (the weights going out and coming in). The most of
+    any worker stands for the critical one's: the same whether or not that worker was the last
+    to answer, and never more than one worker's share.
+    """
+    return max((u.compute_runqueue_s + u.between_runqueue_s for u in updates), default=0.0)

@@ -104,7 +104,7 @@ def steady_epoch(epoch_s: list[float], epoch_clocks: list[dict]) -> dict | None:
     """The steady epoch (:func:`nncompare.steady.steady_seconds`) in wall, driver CPU and load-corrected seconds.
 
     ``active_s`` is wall time less the run-queue delay on the driver and on each round's
-    critical worker (``training.load_corrected_s``): the figure ``nncompare gate`` compares.
+    critical worker (``clocks.load_corrected_s``): the figure ``nncompare gate`` compares.
     """
     if not epoch_s:
         return None

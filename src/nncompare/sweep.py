@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nncompare.errors import NNCompareError, UsageError
-from nncompare.interrupts import Interrupted, deferred, finishing, handled, raise_if_interrupted, settle
+from nncompare.interrupts import (
+    Interrupted,
+    deferred,
+    end_process_group,
+    finishing,
+    handled,
+    raise_if_interrupted,
+    settle,
+    stop_process_group,
+)
 from nncompare.job import JobSpec, Topology, format_memory
 from nncompare.outfile import lost_record_error, save_record
 from nncompare.record_schema import read_records
@@ -161,30 +169,6 @@ def child_main() -> None:
         settle()  # decided: a signal while the interpreter exits must not turn it into death by signal
 
 
-def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
-    """End a configuration's process and everything it started (workers, JVM): TERM, then KILL."""
-    with deferred():  # a second Ctrl-C or SIGTERM must not skip the cleanup
-        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, None)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                _end_leftovers(proc)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-
-
-def _end_leftovers(proc: subprocess.Popen) -> None:
-    """Kill what is left of an exited configuration's process group: nothing outlives it or holds its output."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def run_in_subprocess(
     run: Run,
     *,
@@ -237,7 +221,7 @@ def run_in_subprocess(
                 line = lines.get(timeout=0.5 if left is None else min(0.5, left))
             except queue.Empty:
                 if proc.poll() is not None:
-                    _end_leftovers(proc)  # what it left behind would hold its output open
+                    end_process_group(proc)  # what it left behind would hold its output open
                 continue
             if line is None:
                 break
@@ -246,13 +230,13 @@ def run_in_subprocess(
             elif line.startswith(EVENT_MARKER) and on_event is not None:
                 on_event(json.loads(line[len(EVENT_MARKER) :]))
         proc.wait(timeout=None if deadline is None else max(0.1, deadline - time.monotonic()))
-        _end_leftovers(proc)
+        end_process_group(proc)
         readers[1].join(timeout=5)
     except subprocess.TimeoutExpired:
-        _stop_group(proc)
+        stop_process_group(proc)
         raise RunFailed(f"timed out after {timeout_s:g} s") from None
     except BaseException:  # Ctrl-C or anything else: never leave the child running
-        _stop_group(proc)
+        stop_process_group(proc)
         raise
     if proc.returncode != 0 or record_line is None:
         last = [line.strip() for line in err if line.strip()]

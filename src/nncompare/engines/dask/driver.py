@@ -27,6 +27,7 @@ from nncompare.engines.base import Engine, RoundPosition, RoundResult
 from nncompare.engines.dask import cluster as clusters
 from nncompare.engines.dask import tree
 from nncompare.engines.dask.counters import TrainingCounters
+from nncompare.engines.dask.recovery import MAX_REPLACEMENTS, WorkerLost, replacement_worker
 from nncompare.engines.dask.worker import (
     ShardActor,
     pin_malloc_thresholds,
@@ -38,12 +39,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between liveness checks while a round is running.
 POLL_S = 1.0
-#: How many times one lost shard is re-placed before the run gives up.
-MAX_REPLACEMENTS = 3
-
-
-class WorkerLost(Exception):
-    """The worker holding an actor went away (closed connection, or gone from the scheduler)."""
 
 
 @dataclass
@@ -249,7 +244,7 @@ class DaskEngine(Engine):
         ready_s = 0.0
         for _ in range(MAX_REPLACEMENTS):
             start = time.perf_counter()
-            address = self._replacement_worker(dead, shard)
+            address = replacement_worker(self._live_workers, self.placements, dead, shard, self.settings.timeout_s)
             if self._malloc_pinned:  # a restarted remote worker comes back with the nanny's environment
                 self.client.run(pin_malloc_thresholds, workers=[address])
             logger.warning("Dask worker %s was lost (%s); re-placing shard %d on %s", lost.address, exc, shard, address)
@@ -276,23 +271,6 @@ class DaskEngine(Engine):
             )
             return result, ready_s
         raise EngineError(f"shard {shard} lost its Dask worker {MAX_REPLACEMENTS} times in a row; last: {exc}")
-
-    def _replacement_worker(self, dead: set, shard: int) -> str:
-        """A worker without a shard (a restarted one) if one comes within the timeout, else the least loaded."""
-        deadline = time.monotonic() + self.settings.timeout_s
-        while True:
-            live = [a for a in self._live_workers() if a not in dead]
-            busy = [p.address for i, p in self.placements.items() if i != shard]
-            free = [a for a in live if a not in busy]
-            if free:
-                return free[0]
-            if time.monotonic() >= deadline:
-                if not live:
-                    raise EngineError(
-                        f"lost Dask worker(s) {', '.join(sorted(dead))} and no worker is left to take shard {shard}"
-                    )
-                return min(live, key=lambda a: (busy.count(a), a))
-            time.sleep(0.2)
 
     def _live_workers(self) -> list[str]:
         try:

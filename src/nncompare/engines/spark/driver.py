@@ -30,17 +30,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from nncompare.engines.base import Engine, RoundPosition, RoundResult
-from nncompare.engines.spark.output import LOG_FILE_CONF
-from nncompare.engines.spark.service import TaskLost, WeightService
+from nncompare.engines.spark.jvm import end_started_jvm, stop_session
+from nncompare.engines.spark.output import first_line
+from nncompare.engines.spark.service import WeightService
 from nncompare.engines.spark.session import (
     active_session,
     build_session,
-    end_started_jvm,
-    first_line,
     is_local_master,
-    stop_session,
+    session_facts,
     wait_for_executors,
 )
+from nncompare.engines.spark.tasks import TaskLost
 from nncompare.engines.spark.wire import Placement, encode_placement, encode_round
 from nncompare.engines.spark.worker import barrier_task
 from nncompare.errors import EngineError
@@ -322,29 +322,7 @@ class SparkEngine(Engine):
             "warnings": [],
         }
         if self.session is not None:
-            sc = self.session.sparkContext
-            conf = sc.getConf()
-            info.update(
-                master=sc.master,
-                app_id=sc.applicationId,
-                spark_version=sc.version,
-                driver_host=conf.get("spark.driver.host"),
-                settings={
-                    k: conf.get(k, None)
-                    for k in (
-                        "spark.executor.instances",
-                        "spark.executor.cores",
-                        "spark.task.cpus",
-                        "spark.executor.memory",
-                        "spark.cores.max",
-                    )
-                },
-                memory_honoured=not is_local_master(sc.master),
-            )
-            if sc.uiWebUrl and self.options.dashboard:
-                info["dashboard_url"] = sc.uiWebUrl
-            if conf.get(LOG_FILE_CONF, None):
-                info["log_file"] = conf.get(LOG_FILE_CONF)
+            info.update(session_facts(self.session, dashboard=self.options.dashboard))
         if self.java is not None:
             info["java"] = self.java.version_line
         if self.service is not None:

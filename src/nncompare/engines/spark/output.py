@@ -13,6 +13,7 @@ one, is linked into it, so its spark-defaults.conf and spark-env.sh still apply.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import time
@@ -154,3 +155,13 @@ def prune(parent: Path, keep: int = KEEP) -> None:
     folders = sorted((p for p in parent.glob("spark-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
     for old in folders[:-keep] if keep > 0 else folders:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def first_line(exc: BaseException) -> str:
+    """The line of a (Java-wrapped) Python error that says what happened, not the 200 lines around it."""
+    text = str(exc)
+    for pattern in (r"^\s*(\w+(?:Error|Exception): .+)$", r"(Job aborted due to stage failure: [^\n]+?)(?:\.|$)"):
+        found = re.findall(pattern, text, flags=re.MULTILINE)
+        if found:
+            return found[-1].strip()[:300]
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -23,8 +23,8 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
+from nncompare.engines.spark.tasks import ServiceStats, TaskConnection, TaskLost, TaskReply
 from nncompare.engines.spark.wire import (
     MAX_HELLO_META,
     STOP,
@@ -37,59 +37,10 @@ from nncompare.engines.spark.wire import (
     send_frame,
 )
 from nncompare.engines.tree import Partial, decode_partial
-from nncompare.trainer import ShardUpdate
 
 log = logging.getLogger(__name__)
 #: How many rejection reasons the service keeps for ``describe()``.
 KEEP_REJECTIONS = 20
-
-
-class TaskLost(Exception):
-    """A task's connection broke, timed out or misbehaved during a round."""
-
-    def __init__(self, partition: int, reason: str):
-        super().__init__(f"task for shard {partition}: {reason}")
-        self.partition, self.reason = partition, reason
-
-
-@dataclass
-class TaskConnection:
-    """One task that showed the token and holds its shard."""
-
-    sock: socket.socket
-    hello: Hello
-    worker: str = ""
-    place_s: float = 0.0
-    #: where the task's tree node listens (the tree exchange), as its ``ready`` said
-    tree: tuple[str, int] | None = None
-
-    @property
-    def partition(self) -> int:
-        return self.hello.partition
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-
-@dataclass
-class TaskReply:
-    """A task's answer to one round, with the driver's own clock around it."""
-
-    update: ShardUpdate
-    task_overhead_s: float
-    rtt_s: float
-
-
-@dataclass
-class ServiceStats:
-    accepted: int = 0
-    rejected: int = 0
-    stale: int = 0
-    rejections: list[str] = field(default_factory=list)
 
 
 class WeightService:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -19,10 +17,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
+from nncompare.engines.spark import jvm
 from nncompare.engines.spark.checks import MASTER, REACH_S, check_master, check_memory  # noqa: F401
-from nncompare.engines.spark.output import SparkOutput
+from nncompare.engines.spark.output import LOG_FILE_CONF, SparkOutput, first_line
 from nncompare.errors import EngineError, UsageError
-from nncompare.interrupts import Interrupted, deferred
+from nncompare.interrupts import Interrupted
 from nncompare.trainer import WORKER_ENV
 
 log = logging.getLogger(__name__)
@@ -106,7 +105,7 @@ def build_session(
     check_java: bool = True,
 ):
     """Check what Spark would refuse in its JVM, and Java, then start a SparkSession for ``spec``; the caller
-    stops it with :func:`stop_session`.
+    stops it with :func:`~nncompare.engines.spark.jvm.stop_session`.
 
     ``extra_conf`` is applied after the engine's own settings, so a user's ``--conf`` wins.
     """
@@ -139,13 +138,13 @@ def build_session(
     # SparkContext replaces the SIGINT handler with one that raises a plain KeyboardInterrupt,
     # which scikit-learn swallows and nncompare.interrupts would not see: keep the one we had
     on_sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
-    children_before = _children()
+    children_before = jvm.children()
     try:
         with output.routed(), _py4j_tracebacks_silenced():
             _launch_jvm_alone(conf)
             session = builder.getOrCreate()
     except BaseException as exc:  # a signal included: the JVM being started must not outlive us
-        end_started_jvm(children_before)
+        jvm.end_started_jvm(children_before)
         if isinstance(exc, KeyboardInterrupt):  # pyspark's own SIGINT handler, installed while it started
             raise Interrupted(signal.SIGINT) from None
         if not isinstance(exc, Exception):
@@ -183,7 +182,7 @@ def _launch_jvm_alone(conf: Mapping[str, str]) -> None:
     A terminal's Ctrl-C and a service manager's SIGTERM reach a whole process group. The JVM
     then died under a py4j call, which logged a traceback, and our close found no JVM to stop;
     alone in its group, it leaves the signal to this process, which stops it in order
-    (:func:`stop_session`, or :func:`end_started_jvm` during start-up).
+    (:func:`~nncompare.engines.spark.jvm.stop_session`, or ``end_started_jvm`` during start-up).
     """
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
@@ -196,50 +195,6 @@ def _launch_jvm_alone(conf: Mapping[str, str]) -> None:
     SparkContext._ensure_initialized(gateway=launch_gateway(spark_conf, popen_kwargs={"process_group": 0}))
 
 
-def _children() -> set[int]:
-    import psutil
-
-    return {p.pid for p in psutil.Process().children(recursive=True)}
-
-
-def end_started_jvm(children_before: set[int] | None = None) -> None:
-    """Kill the JVM a failed or interrupted start left (pyspark's gateway process, and every process
-    started since ``children_before``), and forget it, so nothing outlives the run.
-
-    A signal during ``getOrCreate`` lands in pyspark's wait for the gateway or in a py4j call;
-    pyspark then has no session to stop, and the JVM, which only watches its stdin once it is
-    up, went on running with no parent.
-    """
-    import psutil
-    from pyspark import SparkContext
-
-    with deferred():  # a second signal must not cut the killing short
-        doomed = []
-        gateway = SparkContext._gateway
-        proc = getattr(gateway, "proc", None) if gateway is not None else None
-        if proc is not None:
-            doomed.append(proc.pid)
-        if children_before is not None:
-            doomed += [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in children_before]
-        processes = []
-        for pid in dict.fromkeys(doomed):
-            try:
-                processes += [psutil.Process(pid), *_descendants(pid)]
-            except psutil.NoSuchProcess:
-                continue
-        _end(processes, grace_s=0)
-        if proc is not None:
-            proc.poll()  # reap it
-        if gateway is not None:
-            try:
-                gateway.shutdown()
-            except Exception:  # noqa: BLE001 - its JVM is gone; only the Python side is left to drop
-                pass
-        SparkContext._gateway = None
-        SparkContext._jvm = None
-        SparkContext._active_spark_context = None
-
-
 def active_session():
     """The SparkSession already active in this thread, or None: the engine then runs on it and leaves it running."""
     try:
@@ -247,57 +202,6 @@ def active_session():
     except ModuleNotFoundError:
         return None
     return SparkSession.getActiveSession()
-
-
-def stop_session(session) -> None:
-    """Stop the session and the JVM pyspark launched for it, so no process outlives the run."""
-    from pyspark import SparkContext
-
-    gateway = SparkContext._gateway
-    proc = getattr(gateway, "proc", None) if gateway is not None else None
-    descendants = _descendants(proc.pid) if proc is not None else []  # its Python daemon and workers
-    try:
-        session.stop()
-    except Exception as exc:  # a dying JVM must not hide the error that brought us here
-        log.warning("stopping Spark failed: %s", first_line(exc))
-    if gateway is None:
-        return
-    try:
-        gateway.shutdown()
-    except Exception:
-        pass
-    SparkContext._gateway = None
-    SparkContext._jvm = None
-    if proc is not None:
-        try:
-            proc.stdin.close()  # the JVM exits when its stdin closes
-            proc.wait(timeout=20)
-        except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait(timeout=10)
-        _end(descendants, grace_s=5)
-
-
-def _descendants(pid: int) -> list:
-    import psutil
-
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _end(processes: list, grace_s: float) -> None:
-    """Give ``processes`` ``grace_s`` to exit on their own (a daemon does when its stdin closes), then kill them."""
-    import psutil
-
-    _, alive = psutil.wait_procs(processes, timeout=grace_s)
-    for process in alive:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=10)
 
 
 def wait_for_executors(sc, count: int, timeout: float) -> int:
@@ -315,11 +219,29 @@ def wait_for_executors(sc, count: int, timeout: float) -> int:
         time.sleep(0.2)
 
 
-def first_line(exc: BaseException) -> str:
-    """The line of a (Java-wrapped) Python error that says what happened, not the 200 lines around it."""
-    text = str(exc)
-    for pattern in (r"^\s*(\w+(?:Error|Exception): .+)$", r"(Job aborted due to stage failure: [^\n]+?)(?:\.|$)"):
-        found = re.findall(pattern, text, flags=re.MULTILINE)
-        if found:
-            return found[-1].strip()[:300]
-    return (text.strip().splitlines() or [type(exc).__name__])[0][:300]
+def session_facts(session, *, dashboard: bool = False) -> dict:
+    """What a run's record says of its session: master, application, versions, the settings that size it."""
+    sc = session.sparkContext
+    conf = sc.getConf()
+    facts = dict(
+        master=sc.master,
+        app_id=sc.applicationId,
+        spark_version=sc.version,
+        driver_host=conf.get("spark.driver.host"),
+        settings={
+            k: conf.get(k, None)
+            for k in (
+                "spark.executor.instances",
+                "spark.executor.cores",
+                "spark.task.cpus",
+                "spark.executor.memory",
+                "spark.cores.max",
+            )
+        },
+        memory_honoured=not is_local_master(sc.master),
+    )
+    if sc.uiWebUrl and dashboard:
+        facts["dashboard_url"] = sc.uiWebUrl
+    if conf.get(LOG_FILE_CONF, None):
+        facts["log_file"] = conf.get(LOG_FILE_CONF)
+    return facts
