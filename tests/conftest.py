@@ -92,14 +92,19 @@ def small_spec() -> JobSpec:
 
 
 @contextlib.contextmanager
-def loopback_server(handle):
+def loopback_server(handle, *, concurrent: bool = False):
     """A TCP server on 127.0.0.1 that runs ``handle(conn, stop)`` for each connection; yields its port.
 
     The fake peers of the fault tests (a stalled download, a service that is no Dask scheduler)
-    differ only in what they say once connected.
+    differ only in what they say once connected. ``concurrent``: each connection in a thread of its
+    own, for a client that connects more than once while a peer holds an earlier connection.
     """
     server = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
+
+    def serve_one(conn):
+        with conn:
+            handle(conn, stop)
 
     def serve():
         server.settimeout(0.2)
@@ -108,8 +113,10 @@ def loopback_server(handle):
                 conn, _ = server.accept()
             except TimeoutError:
                 continue
-            with conn:
-                handle(conn, stop)
+            if concurrent:
+                threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+            else:
+                serve_one(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

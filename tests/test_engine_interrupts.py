@@ -7,6 +7,7 @@ pids are collected while the run is alive, so a process that outlives it is foun
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -59,6 +60,24 @@ class Family:
         self.tag = self.root.environ().get(TAG)
         self.seen: dict[int, psutil.Process] = {}
 
+    @contextlib.contextmanager
+    def watching(self, every_s: float):
+        """Look every ``every_s`` in a thread of its own while the block runs, so no short-lived child is missed."""
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                self.look()
+                time.sleep(every_s)
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
+
     def look(self) -> int:
         try:
             for child in self.root.children(recursive=True):
@@ -99,20 +118,8 @@ def signal_mid_training(
     proc: subprocess.Popen, sig: int, whole_group: bool, after: str = "round 3 "
 ) -> tuple[Family, list[str]]:
     family = Family(proc.pid)
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            family.look()
-            time.sleep(0.1)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
+    with family.watching(every_s=0.1):
         earlier = wait_for_line(proc, after, limit_s=180)
-    finally:
-        stop.set()
-        thread.join()
     family.look()
     if whole_group:
         os.killpg(proc.pid, sig)  # a terminal's Ctrl-C, or a service manager stopping the whole group
@@ -227,20 +234,10 @@ def signal_at(tmp_path, engine: str, target: str, nth: int, delay: float, sig=si
     out = tmp_path / "out.jsonl"
     proc = start_group(["run", "--engine", engine, *SHORT_RUN, "--out", str(out)], [sys.executable, str(script)])
     family = Family(proc.pid)
-    watching = threading.Event()
-
-    def watch():
-        while not watching.is_set():
-            family.look()
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
     try:
-        stdout, stderr = proc.communicate(timeout=240)
+        with family.watching(every_s=0.05):
+            stdout, stderr = proc.communicate(timeout=240)
     finally:
-        watching.set()
-        watcher.join()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     errors = [line for line in stderr.splitlines() if line.startswith("nncompare: error:")]

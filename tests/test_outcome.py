@@ -58,10 +58,17 @@ SIGNAL_SELF = """
 """
 
 
-def test_sigterm_while_the_record_is_written_is_a_finished_run(tmp_path):
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "import nncompare.outfile as f; f.append_jsonl = signalled(f.append_jsonl)",  # the record's write
+        "import nncompare.cli.run as r; r.summary = signalled(r.summary)",  # the summary
+    ],
+    ids=["record", "summary"],
+)
+def test_sigterm_once_the_run_is_decided_is_a_finished_run(tmp_path, moment):
     out = tmp_path / "out.jsonl"
-    fault = SIGNAL_SELF + "\n    import nncompare.outfile as f; f.append_jsonl = signalled(f.append_jsonl)\n"
-    result = command_with(tmp_path, fault, *RUN, "--out", str(out))
+    result = command_with(tmp_path, SIGNAL_SELF + "\n    " + moment + "\n", *RUN, "--out", str(out))
     assert (result.returncode, len(out.read_text().splitlines()), "test accuracy" in result.stdout, result.stderr) == (
         0,
         1,
@@ -79,18 +86,6 @@ def test_sigterm_while_the_engine_closes_at_the_end_is_an_interrupted_run(tmp_pa
         False,
         "",
         ["nncompare: error: interrupted by SIGTERM; stopped, and nothing unfinished was recorded"],
-    )
-
-
-def test_sigterm_while_the_summary_is_printed_is_a_finished_run(tmp_path):
-    out = tmp_path / "out.jsonl"
-    fault = SIGNAL_SELF + "\n    import nncompare.cli.run as r; r.summary = signalled(r.summary)\n"
-    result = command_with(tmp_path, fault, *RUN, "--out", str(out))
-    assert (result.returncode, len(out.read_text().splitlines()), "test accuracy" in result.stdout, result.stderr) == (
-        0,
-        1,
-        True,
-        "",
     )
 
 

@@ -8,13 +8,11 @@ would refuse only inside its JVM, are refused before any worker or JVM starts.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 import psutil
@@ -35,36 +33,6 @@ def run_cli(*args, env=None) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
     result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, env=env)
     return result, time.monotonic() - start
-
-
-@contextlib.contextmanager
-def concurrent_server(handle):
-    """Like conftest's loopback_server, but each connection in a thread of its own: the checks connect
-    more than once, and a peer that holds one connection must not keep the next waiting in the backlog."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve_one(conn):
-        with conn:
-            handle(conn, stop)
-
-    def serve():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        server.close()
 
 
 def _http_waiting_for_a_request(conn, stop):
@@ -97,7 +65,7 @@ SAYS = {"dask": "answers, but not as a Dask scheduler", "spark": "answers, but n
 @pytest.mark.parametrize("engine", ["dask", "spark"])
 @pytest.mark.parametrize("kind", FAKES)
 def test_an_address_that_answers_but_not_as_the_engine_fails_in_one_line_within_30_s(engine, kind):
-    with concurrent_server(FAKES[kind]) as port:
+    with loopback_server(FAKES[kind], concurrent=True) as port:  # the checks connect more than once
         result, took = run_cli("run", "--engine", engine, "--cluster", ADDRESS[engine].format(port=port), *DIGITS)
     lines = result.stderr.splitlines()
     assert (result.returncode, len(lines), SAYS[engine] in result.stderr, took < DEADLINE_S) == (1, 1, True, True), (

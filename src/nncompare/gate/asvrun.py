@@ -29,6 +29,7 @@ from pathlib import Path
 
 import click
 
+from nncompare import processes
 from nncompare.errors import UsageError
 from nncompare.interrupts import deferred
 
@@ -145,15 +146,6 @@ class Workspace:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _descendants(pid: int) -> list:
-    import psutil
-
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-
-
 def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     """Stop asv and every process under it, within seconds; further signals wait until it is done.
 
@@ -161,10 +153,8 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     SIGINT; whatever is still alive after ``grace_s`` (asv, a Dask worker, a JVM) is killed, found
     from the process tree as it was when the stop began.
     """
-    import psutil
-
     with deferred():
-        tree = _descendants(proc.pid)
+        tree = processes.descendants(proc.pid)
         try:
             os.killpg(proc.pid, signal.SIGINT)
         except ProcessLookupError:
@@ -173,20 +163,8 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
             proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             pass
-        tree += _descendants(proc.pid)
-        alive = [p for p in tree if p.is_running()]
-        for p in alive:
-            try:
-                p.terminate()
-            except psutil.Error:
-                pass
-        _, alive = psutil.wait_procs(alive, timeout=grace_s)
-        for p in alive:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(alive, timeout=grace_s)
+        tree += processes.descendants(proc.pid)
+        processes.end(tree, grace_s, terminate=True, kill_wait_s=grace_s)
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

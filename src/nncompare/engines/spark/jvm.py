@@ -7,8 +7,10 @@ workers when the JVM is killed rather than stopped; these functions end both, in
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 
+from nncompare import processes
 from nncompare.engines.spark.output import first_line
 from nncompare.interrupts import deferred
 
@@ -16,9 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def children() -> set[int]:
-    import psutil
-
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+    """The pids under this process now: what a start that fails is compared against."""
+    return {p.pid for p in processes.descendants(os.getpid())}
 
 
 def end_started_jvm(children_before: set[int] | None = None) -> None:
@@ -39,14 +40,14 @@ def end_started_jvm(children_before: set[int] | None = None) -> None:
         if proc is not None:
             doomed.append(proc.pid)
         if children_before is not None:
-            doomed += [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in children_before]
-        processes = []
+            doomed += [p.pid for p in processes.descendants(os.getpid()) if p.pid not in children_before]
+        found = []
         for pid in dict.fromkeys(doomed):
             try:
-                processes += [psutil.Process(pid), *_descendants(pid)]
+                found += [psutil.Process(pid), *processes.descendants(pid)]
             except psutil.NoSuchProcess:
                 continue
-        _end(processes, grace_s=0)
+        processes.end(found, grace_s=0)
         if proc is not None:
             proc.poll()  # reap it
         if gateway is not None:
@@ -65,7 +66,7 @@ def stop_session(session) -> None:
 
     gateway = SparkContext._gateway
     proc = getattr(gateway, "proc", None) if gateway is not None else None
-    descendants = _descendants(proc.pid) if proc is not None else []  # its Python daemon and workers
+    descendants = processes.descendants(proc.pid) if proc is not None else []  # its Python daemon and workers
     try:
         session.stop()
     except Exception as exc:  # a dying JVM must not hide the error that brought us here
@@ -85,26 +86,4 @@ def stop_session(session) -> None:
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait(timeout=10)
-        _end(descendants, grace_s=5)
-
-
-def _descendants(pid: int) -> list:
-    import psutil
-
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _end(processes: list, grace_s: float) -> None:
-    """Give ``processes`` ``grace_s`` to exit on their own (a daemon does when its stdin closes), then kill them."""
-    import psutil
-
-    _, alive = psutil.wait_procs(processes, timeout=grace_s)
-    for process in alive:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=10)
+        processes.end(descendants, grace_s=5)
