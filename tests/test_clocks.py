@@ -132,6 +132,34 @@ def test_a_trainer_counts_the_blas_threads_that_computed_its_round(cores):
     assert trainer.train_round(trainer.flat.copy(), RoundPosition.of(2, 1)).compute_threads == cores
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="uneven load needs two CPUs")
+def test_the_count_holds_while_another_program_holds_one_of_the_cpus():
+    """The pool thread that lands on the busy CPU waits while the calling thread spins for it: it still counts.
+
+    Counted by CPU time alone, about a third to a half of these rounds read 1 (tools/busy_threads_probe.py).
+    """
+    from nncompare.job import ModelSpec
+    from nncompare.trainer import ShardTrainer
+
+    cpu = min(os.sched_getaffinity(0))
+    spin = f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+    spinner = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.3)  # the spinner holds that CPU
+        rng = np.random.default_rng(0)
+        x, y = rng.random((2000, 784), dtype=np.float32), rng.integers(0, 10, 2000)
+        trainer = ShardTrainer(0, x, y, np.arange(10), ModelSpec(), cores=2)
+        trainer.train_round(None, RoundPosition.of(1, 1))
+        counts = [
+            trainer.train_round(trainer.flat.copy(), RoundPosition.of(number, 1)).compute_threads
+            for number in range(2, 14)
+        ]
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert counts == [2] * 12
+
+
 def update(compute_s, compute_runqueue_s, between_runqueue_s):
     return ShardUpdate(
         0,

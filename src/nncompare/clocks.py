@@ -65,7 +65,7 @@ def process_runqueue_s(clocks: dict[int, tuple[float, float]] | None = None) -> 
     return sum(waiting for _, waiting in clocks.values())
 
 
-#: A thread computed alongside the busiest one when it ran for at least this share of its time.
+#: A thread computed alongside the busiest one when it wanted a CPU for at least this share of its time.
 #: A BLAS pool's threads split a product evenly (0.9-1.0 of the calling thread's time, measured
 #: on 30k-sample rounds); half keeps out OpenBLAS's idle threads, which spin for about 0.1 s after
 #: the last product they shared (0.27 of such a round).
@@ -73,17 +73,20 @@ BUSY_SHARE = 0.5
 
 
 def busy_threads(before: dict[int, tuple[float, float]], after: dict[int, tuple[float, float]]) -> int:
-    """How many threads ran for at least ``BUSY_SHARE`` of the CPU time of the busiest one between two readings.
+    """How many threads wanted a CPU (ran on one, or waited for one) for at least ``BUSY_SHARE`` of
+    the busiest one's time between two readings.
 
     The parallelism a call got: 1 when BLAS ran on the calling thread alone, ``cores`` when its
-    pool took a real share. Relative to the busiest thread, not to the wall time, so a busy
-    machine, which slows every thread alike, does not change the count.
+    pool took a real share. Waiting counts with running because load is rarely even: with another
+    program on one of two CPUs, the pool thread that lands there runs for a fraction of the time
+    the calling thread spins waiting for it, and a count of CPU time alone read 1 in about a third
+    of such rounds (docs/evidence.md, "Lost parallelism").
     """
-    ran = [after[tid][0] - before.get(tid, (0.0, 0.0))[0] for tid in after]
-    busiest = max(ran, default=0.0)
+    wanted = [sum(after[tid]) - sum(before.get(tid, (0.0, 0.0))) for tid in after]
+    busiest = max(wanted, default=0.0)
     if busiest <= 0:
         return 0
-    return sum(r >= BUSY_SHARE * busiest for r in ran)
+    return sum(w >= BUSY_SHARE * busiest for w in wanted)
 
 
 @dataclass(frozen=True)
