@@ -652,7 +652,7 @@ def test_losing_the_only_worker_stops_in_one_line_without_a_record(tmp_path, fas
                 "--train-samples",
                 "5000",
                 "--epochs",
-                "200",
+                "100000",  # far longer than the test: the worker's loss, not the last epoch, ends the run
                 "--no-convergence-stop",
                 "--out",
                 str(out),
