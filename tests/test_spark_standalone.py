@@ -170,7 +170,7 @@ def test_cli_trains_on_a_standalone_cluster_and_leaves_nothing_running(standalon
             "-q",
         ]
     )
-    assert "spark on digits: 2 workers x 1 cores" in capsys.readouterr().out
+    assert "spark on digits: 2 workers x 1 core x " in capsys.readouterr().out
     record = json.loads(out.read_text().splitlines()[-1])
     info = record["engine_info"]
     assert record["cluster"] == url and info["master"] == url

@@ -15,12 +15,16 @@ from nncompare.outfile import check_appendable, lost_record_error, save_record
 from nncompare.steady import steady_epoch_s
 
 
+def counted(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def summary(record: dict) -> str:
     phases = record["phases_s"]
     mem = record["peak_rss_bytes"]
     lines = [
-        f"{record['engine']} on {record['dataset']}: {record['workers']} workers x {record['cores_per_worker']} cores"
-        f" x {format_memory(record['memory_per_worker_bytes'])}",
+        f"{record['engine']} on {record['dataset']}: {counted(record['workers'], 'worker')} x "
+        f"{counted(record['cores_per_worker'], 'core')} x {format_memory(record['memory_per_worker_bytes'])}",
         f"  epochs run        {record['epochs_run']} of {record['epochs']}"
         + ("  (converged)" if record.get("stopped_early") else ""),
         f"  test accuracy     {record['test_accuracy']:.4f}",

@@ -115,7 +115,8 @@ class Scaling:
                 else ""
             )
             out.append(
-                f"  {paper.label:>8s} -> {ours.workers} workers x {ours.cores_per_worker} cores x "
+                f"  {paper.label:>8s} -> {ours.workers} workers x {ours.cores_per_worker} "
+                f"core{'s' if ours.cores_per_worker != 1 else ''} x "
                 f"{ours.memory_bytes / GIB:.2f} GiB{note}"
             )
         return out
