@@ -71,7 +71,7 @@ def mnist_test_files():
     folder = Path(DATA_DIR_AT_START or "/nonexistent") / "mnist-10k"
     if not all((folder / f).is_file() for f in SHARED_MNIST_TEST):
         pytest.skip(
-            "the real MNIST test files are not at hand: set NNCOMPARE_DATA_DIR (CI points it at ../shared/datasets)"
+            "the real MNIST test files are not at hand: set NNCOMPARE_DATA_DIR to a folder that holds them (mnist-10k/)"
         )
     return folder
 

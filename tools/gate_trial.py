@@ -1,7 +1,7 @@
 """One proof of ``nncompare gate`` on real builds: a clone, a throwaway commit on top, the default gate.
 
-    python tools/gate_trial.py --name E2 --data-dir ../shared/datasets --burn 40 40
-    python tools/gate_trial.py --name R1 --data-dir ../shared/datasets \\
+    python tools/gate_trial.py --name E2 --data-dir /path/to/datasets --burn 40 40
+    python tools/gate_trial.py --name R1 --data-dir /path/to/datasets \\
         --change "slow_down(clone, 'dask', 'wait', 0.20)" --change "slow_down_workers(clone, 'cpu', 0.20)"
 
 The clone is made from this checkout's HEAD under ``--workdir``; each ``--change`` is a call into

@@ -1,6 +1,6 @@
 """How much a busy machine moves each clock of a training run: wall, the old and the current load-corrected seconds.
 
-    NNCOMPARE_DATA_DIR=../shared/datasets python tools/load_probe.py dask --blocks 8 --epochs 4
+    NNCOMPARE_DATA_DIR=/path/to/datasets python tools/load_probe.py dask --blocks 8 --epochs 4
 
 One engine (Fashion-MNIST, 2 workers x 1 core) trains ``blocks x epochs`` steady epochs in one
 process; every second block runs two spinning processes beside it. Per epoch it prints the wall

@@ -1,6 +1,6 @@
 """What lost parallelism costs a steady round: BLAS on one thread against two, side by side in one process.
 
-    NNCOMPARE_DATA_DIR=../shared/datasets python tools/lost_parallelism.py --samples 30000 --rounds 6
+    NNCOMPARE_DATA_DIR=/path/to/datasets python tools/lost_parallelism.py --samples 30000 --rounds 6
 
 Two ``ShardTrainer``s on the same Fashion-MNIST shard (the quick grid's 784-100-10 model), one given
 1 core and one given 2, train in alternating order (1, 2 then 2, 1, ...). It prints each one's

@@ -7,7 +7,7 @@ batch 200): the local engine (2 workers x 1 core, shards in turn), the Dask engi
 ``MALLOC_TRIM_THRESHOLD_=65536`` left in place (the overhead the engine avoids). It
 prints one table and the pass/fail of each acceptance criterion; ``--out`` writes JSON.
 
-    NNCOMPARE_DATA_DIR=/work/shared/datasets python benchmarks/sidebyside/dask_overhead.py --out dask.json
+    NNCOMPARE_DATA_DIR=/path/to/datasets python benchmarks/sidebyside/dask_overhead.py --out dask.json
 
 Heavy imports stay inside functions: Dask spawns workers by re-importing this file, and
 every module imported at the top would count against their memory.

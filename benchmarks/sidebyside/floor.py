@@ -19,7 +19,7 @@ and prints each engine's steady epoch, placement, start-up and whole run against
 with the worker's own ``partial_fit`` (wall and CPU) to tell slower compute from overhead,
 and the pass/fail of issue 13's targets. ``--out`` writes everything as JSON.
 
-    NNCOMPARE_DATA_DIR=/work/shared/datasets python benchmarks/sidebyside/floor.py
+    NNCOMPARE_DATA_DIR=/path/to/datasets python benchmarks/sidebyside/floor.py
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The local engine adds sharding, weight copies, averaging and bookkeeping around 
 ``partial_fit``; this prints what that costs per epoch. Runs alternate (engine, plain,
 engine, ...) so drift on a shared machine hits both alike.
 
-    python benchmarks/sidebyside/local_vs_sklearn.py --data-dir ../shared/datasets --epochs 5
+    python benchmarks/sidebyside/local_vs_sklearn.py --data-dir /path/to/datasets --epochs 5
 """
 
 from __future__ import annotations
