@@ -130,3 +130,20 @@ def test_explain_on_one_short_run_per_engine_asks_for_repeats(digits, tmp_path, 
         assert all(side["runs"] == 1 for side in comparison["sides"].values())
     assert "runs of at least 3 epochs" in speed["detail"]  # two epochs leave one steady epoch
     assert sooner["comparisons"][0]["decided_by"].startswith("start-up")  # the engines' start, not training
+
+
+def test_a_part_that_explains_little_of_the_difference_is_not_said_to_decide_it():
+    """Two epochs 10 % apart whose parts differ by less than half of that: no one part decided it."""
+    dask = [timed("dask", startup=6.0, epoch=1.00, compute_share=0.80)]
+    # compute 0.845 s against 0.80, transfer 0.11 against 0.10, the rest 0.145 against 0.10: no gap reaches 0.05 s
+    spark = [timed("spark", startup=6.0, epoch=1.10, compute_share=0.768)]
+    c = compare(("dask", "spark"), (dask, spark), steady=True)
+    assert c.faster == 0 and c.decisive_part() == "rest"
+    assert c.decided_by().startswith("no one part (the largest gap: averaging and bookkeeping (dask ")
+
+
+def test_seconds_read_without_exponents_and_tiny_ones_are_not_zero():
+    from nncompare.evidence import seconds
+
+    shown = [seconds(x) for x in (0.0, 0.00042, 0.0123, 1.5, 2500.4)]
+    assert shown == ["0 s", "0.00042 s", "0.0123 s", "1.5 s", "2500 s"]
