@@ -12,7 +12,7 @@ import click
 
 from nncompare.cli.options import AliasedOption, engine_setting_values, engines_option, finite_seconds, output_options
 from nncompare.cli.run import list_configurations
-from nncompare.cli.sweep import GRID_AXES, base_spec, print_records, sweep_display, with_job_params
+from nncompare.cli.sweep import GRID_AXES, base_spec, print_records, run_shown, sweep_display, with_job_params
 from nncompare.engines.registry import engine_for_address, engine_names, plugin
 from nncompare.errors import UsageError
 from nncompare.job import MAX_EPOCHS
@@ -109,7 +109,7 @@ def paper(
     from nncompare.paper import CITATION, paper_epochs, scale_to_machine, unscaled
     from nncompare.publish import write_report
     from nncompare.results import load_records
-    from nncompare.sweep import Run, completed, run_sweep
+    from nncompare.sweep import Run, completed
 
     display = sweep_display(verbose=verbose, quiet=quiet, dashboard=dashboard)
     echo = display.echo
@@ -176,21 +176,9 @@ def paper(
         + (f" x {repeats} repeats" if repeats > 1 else "")
         + f"), results in {results}"
     )
-    try:
-        outcome = run_sweep(
-            runs,
-            results,
-            data_dir=options.get("data_dir"),
-            timeout_s=timeout_s,
-            echo=echo,
-            give_up_on_engine=True,
-            on_event=display.on_event,
-            settings=settings,
-            dashboard=dashboard,
-            verbose=verbose,
-        )
-    finally:
-        display.close()
+    outcome = run_shown(
+        runs, results, display, options, give_up_on_engine=True, timeout_s=timeout_s, settings=settings, verbose=verbose
+    )
     for engine, reason in {**skipped, **outcome.skipped_engines}.items():
         preamble += [f"Engine {engine} was skipped: {reason}", ""]
     if not results.exists():

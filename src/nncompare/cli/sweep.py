@@ -76,6 +76,28 @@ def sweep_display(*, verbose: bool, quiet: bool, dashboard: bool):
     return SweepDisplay(bars=not quiet and sys.stderr.isatty(), verbose=verbose, quiet=quiet, dashboard=dashboard)
 
 
+def run_shown(runs, out, display, options: dict, *, give_up_on_engine: bool = False, **run_options):
+    """:func:`nncompare.sweep.run_sweep` with the display's lines and bars, closed however it ends.
+
+    ``run_options``: ``timeout_s``, ``settings`` and ``verbose``; the dashboard flag is the display's.
+    """
+    from nncompare.sweep import run_sweep
+
+    try:
+        return run_sweep(
+            runs,
+            out,
+            data_dir=options.get("data_dir"),
+            echo=display.echo,
+            on_event=display.on_event,
+            give_up_on_engine=give_up_on_engine,
+            dashboard=display.dashboard,
+            **run_options,
+        )
+    finally:
+        display.close()
+
+
 def print_records(path, runs) -> None:
     """``--json``: the records of ``runs`` found in ``path``, one JSON object per line on stdout."""
     import json
@@ -132,7 +154,7 @@ def sweep(
     finishes. Interrupt at any time (Ctrl-C) and run the same command again to finish the grid.
     """
     from nncompare.engines import engine_class
-    from nncompare.sweep import completed, grid, run_sweep
+    from nncompare.sweep import completed, grid
 
     settings = engine_setting_values(options)
     for name in engines if cluster else ():
@@ -160,20 +182,7 @@ def sweep(
         list_configurations(runs, completed(out), as_json)
         return
     display = sweep_display(verbose=verbose, quiet=quiet, dashboard=dashboard)
-    try:
-        outcome = run_sweep(
-            runs,
-            out,
-            data_dir=options.get("data_dir"),
-            timeout_s=timeout_s,
-            echo=display.echo,
-            on_event=display.on_event,
-            settings=settings,
-            dashboard=dashboard,
-            verbose=verbose,
-        )
-    finally:
-        display.close()
+    outcome = run_shown(runs, out, display, options, timeout_s=timeout_s, settings=settings, verbose=verbose)
     if as_json:
         print_records(out, runs)
     click.echo(
