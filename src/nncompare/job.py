@@ -62,6 +62,11 @@ def parse_memory(text: str | int | None) -> int | None:
     return value
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` with its noun, singular for one: "1 core", "2 workers"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def format_memory(n_bytes: int | None) -> str:
     if n_bytes is None:
         return "auto"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nncompare.errors import UsageError
-from nncompare.job import format_memory
+from nncompare.job import counted, format_memory
 from nncompare.record import PHASES, RECORD_KEYS, read_jsonl
 from nncompare.steady import median, steady_epoch_s
 
@@ -133,8 +133,8 @@ def topology_label(r: dict, parts: Iterable[str] = TOPOLOGY, paper: bool = True)
     memory = format_memory(mem).replace(" ", "") if mem else "memory auto"
     if len(parts) == 1:  # one part alone reads better in words
         words = {
-            "workers": f"{w} worker{'s' if w != 1 else ''}",
-            "cores_per_worker": f"{c} core{'s' if c != 1 else ''} per worker",
+            "workers": counted(w, "worker"),
+            "cores_per_worker": f"{counted(c, 'core')} per worker",
         }
         text = words.get(parts[0], f"{memory} per worker")
     else:

@@ -10,13 +10,9 @@ import click
 from nncompare.cli.options import engine_options, job_options, output_options, spec_from_options
 from nncompare.cli.progress import RunBar, events_on_stderr
 from nncompare.interrupts import finishing
-from nncompare.job import format_memory
+from nncompare.job import counted, format_memory
 from nncompare.outfile import check_appendable, lost_record_error, save_record
 from nncompare.steady import steady_epoch_s
-
-
-def counted(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def summary(record: dict) -> str:

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 
+from nncompare.job import counted
+
 GIB = 1024**3
 
 CITATION = (
@@ -115,9 +117,8 @@ class Scaling:
                 else ""
             )
             out.append(
-                f"  {paper.label:>8s} -> {ours.workers} workers x {ours.cores_per_worker} "
-                f"core{'s' if ours.cores_per_worker != 1 else ''} x "
-                f"{ours.memory_bytes / GIB:.2f} GiB{note}"
+                f"  {paper.label:>8s} -> {counted(ours.workers, 'worker')} x "
+                f"{counted(ours.cores_per_worker, 'core')} x {ours.memory_bytes / GIB:.2f} GiB{note}"
             )
         return out
 
