@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -163,27 +162,3 @@ def finishing() -> Iterator[None]:
         _finished = True
         _received = None  # one that landed between the test and the line above came after the boundary
         yield
-
-
-def stop_process_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
-    """End a child process and everything it started (workers, a JVM): its group gets TERM, then KILL."""
-    with deferred():  # a second Ctrl-C or SIGTERM must not skip the cleanup
-        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, None)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                end_process_group(proc)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-
-
-def end_process_group(proc: subprocess.Popen) -> None:
-    """Kill what is left of an exited child's process group: nothing outlives it or holds its output."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -23,16 +23,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nncompare import processes
 from nncompare.errors import NNCompareError, UsageError
 from nncompare.interrupts import (
     Interrupted,
     deferred,
-    end_process_group,
     finishing,
     handled,
     raise_if_interrupted,
     settle,
-    stop_process_group,
 )
 from nncompare.job import JobSpec, Topology, format_memory
 from nncompare.outfile import lost_record_error, save_record
@@ -221,7 +220,7 @@ def run_in_subprocess(
                 line = lines.get(timeout=0.5 if left is None else min(0.5, left))
             except queue.Empty:
                 if proc.poll() is not None:
-                    end_process_group(proc)  # what it left behind would hold its output open
+                    processes.end_process_group(proc)  # what it left behind would hold its output open
                 continue
             if line is None:
                 break
@@ -230,13 +229,13 @@ def run_in_subprocess(
             elif line.startswith(EVENT_MARKER) and on_event is not None:
                 on_event(json.loads(line[len(EVENT_MARKER) :]))
         proc.wait(timeout=None if deadline is None else max(0.1, deadline - time.monotonic()))
-        end_process_group(proc)
+        processes.end_process_group(proc)
         readers[1].join(timeout=5)
     except subprocess.TimeoutExpired:
-        stop_process_group(proc)
+        processes.stop_process_group(proc)
         raise RunFailed(f"timed out after {timeout_s:g} s") from None
     except BaseException:  # Ctrl-C or anything else: never leave the child running
-        stop_process_group(proc)
+        processes.stop_process_group(proc)
         raise
     if proc.returncode != 0 or record_line is None:
         last = [line.strip() for line in err if line.strip()]

@@ -165,10 +165,7 @@ def stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
             pass
         tree += processes.descendants(proc.pid)
         processes.end(tree, grace_s, terminate=True, kill_wait_s=grace_s)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        processes.end_process_group(proc)
         proc.wait()
 
 
