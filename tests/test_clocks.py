@@ -38,12 +38,37 @@ def spin(seconds: float) -> None:
         pass
 
 
+def spinner_on(cpu: int) -> subprocess.Popen:
+    """A child process that spins on ``cpu`` alone until it is killed."""
+    return subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"])
+
+
+def primed_trainer(cores: int):
+    """A trainer of 2000 random rows whose first round (the model's initialisation) is behind it."""
+    from nncompare.job import ModelSpec
+    from nncompare.trainer import ShardTrainer
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((2000, 784), dtype=np.float32), rng.integers(0, 10, 2000)
+    trainer = ShardTrainer(0, x, y, np.arange(10), ModelSpec(), cores=cores)
+    trainer.train_round(None, RoundPosition.of(1, 1))
+    return trainer
+
+
+def counted_threads(trainer, rounds: int) -> list[int]:
+    """The count of the threads that computed each of the primed trainer's next ``rounds`` rounds."""
+    return [
+        trainer.train_round(trainer.flat.copy(), RoundPosition.of(number, 1)).compute_threads
+        for number in range(2, 2 + rounds)
+    ]
+
+
 @pytest.fixture
 def one_cpu_shared_with_a_spinner():
     """This process and a spinning child, both held to one CPU (this process's affinity restored after)."""
     cpu = min(os.sched_getaffinity(0))
     saved = os.sched_getaffinity(0)
-    child = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"])
+    child = spinner_on(cpu)
     os.sched_setaffinity(0, {cpu})
     try:
         time.sleep(0.2)  # the child is spinning on that CPU
@@ -122,14 +147,7 @@ def test_a_thread_that_computed_alongside_counts_and_one_that_slept_does_not():
 @pytest.mark.parametrize("cores", [1, 2])
 def test_a_trainer_counts_the_blas_threads_that_computed_its_round(cores):
     """What the gate's unused-cores track reads: BLAS given two cores computes on two threads."""
-    from nncompare.job import ModelSpec
-    from nncompare.trainer import ShardTrainer
-
-    rng = np.random.default_rng(0)
-    x, y = rng.random((2000, 784), dtype=np.float32), rng.integers(0, 10, 2000)
-    trainer = ShardTrainer(0, x, y, np.arange(10), ModelSpec(), cores=cores)
-    trainer.train_round(None, RoundPosition.of(1, 1))
-    assert trainer.train_round(trainer.flat.copy(), RoundPosition.of(2, 1)).compute_threads == cores
+    assert counted_threads(primed_trainer(cores), 1) == [cores]
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="uneven load needs two CPUs")
@@ -138,22 +156,10 @@ def test_the_count_holds_while_another_program_holds_one_of_the_cpus():
 
     Counted by CPU time alone, about a third to a half of these rounds read 1 (tools/busy_threads_probe.py).
     """
-    from nncompare.job import ModelSpec
-    from nncompare.trainer import ShardTrainer
-
-    cpu = min(os.sched_getaffinity(0))
-    spin = f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
-    spinner = subprocess.Popen([sys.executable, "-c", spin])
+    spinner = spinner_on(min(os.sched_getaffinity(0)))
     try:
         time.sleep(0.3)  # the spinner holds that CPU
-        rng = np.random.default_rng(0)
-        x, y = rng.random((2000, 784), dtype=np.float32), rng.integers(0, 10, 2000)
-        trainer = ShardTrainer(0, x, y, np.arange(10), ModelSpec(), cores=2)
-        trainer.train_round(None, RoundPosition.of(1, 1))
-        counts = [
-            trainer.train_round(trainer.flat.copy(), RoundPosition.of(number, 1)).compute_threads
-            for number in range(2, 14)
-        ]
+        counts = counted_threads(primed_trainer(cores=2), 12)
     finally:
         spinner.kill()
         spinner.wait()
