@@ -25,7 +25,7 @@ from nncompare.cli.gate import DEFAULT_BENCH
 from nncompare.gate.judge import BROKEN, LESS_ACCURATE, PASS, SLOWER, exit_code, judge, judge_unused_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from processes import is_dask_worker  # noqa: E402
+from processes import command_line, is_dask_worker  # noqa: E402
 from slowdowns import lose_parallelism, slow_down  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,15 +181,8 @@ def interrupted_gate(clone, signum, ready, *args):
 
 
 def cmdlines(tree):
-    import psutil
-
-    lines = []
-    for p in tree:
-        try:
-            lines.append(" ".join(p.cmdline()))
-        except psutil.Error:
-            pass
-    return lines
+    """The command lines of the processes still there to ask."""
+    return [line for line in map(command_line, tree) if line]
 
 
 def assert_nothing_left(clone, tree):
